@@ -1,0 +1,21 @@
+"""Fixtures shared by every suite: real redis-server and S3 (moto) on loopback, temp data dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.servers import RedisServer, S3Server, run_redis_server, run_s3_server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with run_redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with run_s3_server() as server:
+        yield server

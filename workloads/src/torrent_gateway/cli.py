@@ -1,0 +1,206 @@
+"""The ``torrent-gateway`` command: run the whole system or one component, upload, reindex.
+
+``serve`` runs every component in one process with embedded defaults (local disk, in-memory
+state). ``gateway``, ``blossom``, ``tracker`` and ``dht`` run one component each, as the
+Kubernetes operator starts them; all of them read the same settings tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import mimetypes
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("torrent_gateway")
+
+
+def _configure_logging(settings: Settings) -> None:
+    if settings.logging.json_format:
+        fmt = '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+    else:
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=settings.logging.level, format=fmt, force=True)
+
+
+def _load(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings from file + env, with command-line values (``section.key=value``) on top."""
+    sections: dict[str, dict[str, Any]] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        sections.setdefault(section, {})[key] = value
+    return load_settings(getattr(args, "config", None), **sections)
+
+
+def _run_server(app: Any, host: str, port: int, settings: Settings) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.logging.level.lower(),
+        access_log=False,
+        proxy_headers=False,  # forwarded headers are only believed from trusted proxies (clientaddr)
+        timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    uvicorn.Server(config).run()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _load(args, **{"storage.path": args.data, "gateway.port": args.port, "gateway.host": args.host})
+    _configure_logging(settings)
+    from .runtime import build_serve_app
+
+    log.info("effective configuration: %s", json.dumps(settings.redacted()))
+    app = build_serve_app(settings)
+    print(f"Torrent Gateway serving on http://{_display_host(settings.gateway.host)}:{settings.gateway.port}", flush=True)
+    _run_server(app, settings.gateway.host, settings.gateway.port, settings)
+    return 0
+
+
+def cmd_component(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    _configure_logging(settings)
+    from . import runtime
+
+    log.info("effective configuration: %s", json.dumps(settings.redacted()))
+    app, host, port = runtime.build_component_app(args.command, settings)
+    _run_server(app, host, port, settings)
+    return 0
+
+
+def _display_host(host: str) -> str:
+    return "localhost" if host in ("0.0.0.0", "::", "") else host
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    import httpx
+    from tqdm import tqdm
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)
+        return 2
+    size = path.stat().st_size
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {"content-type": mime, "x-filename": path.name, "content-length": str(size)}
+    if args.token:
+        headers["authorization"] = f"Bearer {args.token}"
+
+    def body() -> Any:
+        with path.open("rb") as handle, tqdm(
+            total=size, unit="B", unit_scale=True, desc=path.name, disable=args.quiet
+        ) as bar:
+            while block := handle.read(1024 * 1024):
+                bar.update(len(block))
+                yield block
+
+    server = args.server.rstrip("/")
+    try:
+        with httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0)) as client:
+            response = client.put(f"{server}/api/upload", content=body(), headers=headers)
+    except httpx.HTTPError as exc:
+        print(f"error: could not reach {server}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        print(f"error: upload refused ({response.status_code}): {detail}", file=sys.stderr)
+        return 1
+    info = response.json()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"sha256:   {info['sha256']}")
+        print(f"infohash: {info['infohash']}")
+        for label, url in info["urls"].items():
+            print(f"{label + ':':9} {url}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    settings = _load(args, **{"storage.path": args.data})
+    _configure_logging(settings)
+    from .services import build_services
+
+    async def run() -> int:
+        services = build_services(settings)
+        try:
+            return await services.catalog.reindex()
+        finally:
+            await services.close()
+
+    count = asyncio.run(run())
+    print(f"reindexed {count} files")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    print(json.dumps(settings.redacted(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torrent-gateway", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML settings file (default: $TGW_CONFIG or ./configs/config.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run every component in one process")
+    serve.add_argument("--data", help="storage directory (storage.path)")
+    serve.add_argument("--port", type=int, help="gateway port (gateway.port)")
+    serve.add_argument("--host", help="bind address (gateway.host)")
+    serve.set_defaults(func=cmd_serve)
+
+    for name, text in [
+        ("gateway", "run the REST API, web UI, WebSeed and HLS"),
+        ("blossom", "run the Blossom server"),
+        ("tracker", "run the tracker (HTTP, UDP, WebSocket)"),
+        ("dht", "run the DHT node and seeder"),
+    ]:
+        component = sub.add_parser(name, help=text)
+        component.set_defaults(func=cmd_component)
+
+    upload = sub.add_parser("upload", help="upload a file to a running gateway and print its links")
+    upload.add_argument("file")
+    upload.add_argument("--server", default=os.environ.get("TGW_SERVER", "http://localhost:9876"))
+    upload.add_argument("--token", default=os.environ.get("TGW_TOKEN"), help="session token (Bearer)")
+    upload.add_argument("--json", action="store_true", help="print the full JSON record")
+    upload.add_argument("--quiet", action="store_true", help="no progress bar")
+    upload.set_defaults(func=cmd_upload)
+
+    reindex = sub.add_parser("reindex", help="rebuild the state indexes from the manifests")
+    reindex.add_argument("--data", help="storage directory (storage.path)")
+    reindex.set_defaults(func=cmd_reindex)
+
+    check = sub.add_parser("check-config", help="validate the configuration and print it (secrets masked)")
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"torrent-gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Who the client is: the socket peer, or the forwarded address when the peer is a trusted proxy.
+
+Only a peer inside a configured trusted network (an Ingress controller, a load balancer) may
+name the real client through ``X-Forwarded-For`` or ``Forwarded``; anyone else's headers are
+ignored, so a client cannot spoof its way around a rate limit or a tracker's address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@lru_cache(maxsize=64)
+def parse_networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _parse_ip(text: str) -> IPAddress | None:
+    text = text.strip().strip('"')
+    if text.startswith("["):  # Forwarded: for="[2001:db8::1]:4711"
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:  # IPv4 with port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
+    return any(address in net for net in networks)
+
+
+def forwarded_chain(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
+    """Addresses named by Forwarded (preferred) or X-Forwarded-For, leftmost first."""
+    forwarded: list[str] = []
+    xff: list[str] = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"forwarded":
+            for element in value.decode("latin-1").split(","):
+                for pair in element.split(";"):
+                    key, _, val = pair.strip().partition("=")
+                    if key.lower() == "for" and val:
+                        forwarded.append(val)
+        elif lname == b"x-forwarded-for":
+            xff.extend(part.strip() for part in value.decode("latin-1").split(",") if part.strip())
+    return forwarded or xff
+
+
+def client_address(
+    peer: str | None, headers: Iterable[tuple[bytes, bytes]], trusted_proxies: Sequence[str] | tuple[str, ...]
+) -> str:
+    """The client's IP as text. Walks the forwarded chain right to left through trusted proxies only."""
+    peer_ip = _parse_ip(peer) if peer else None
+    if peer_ip is None:
+        return peer or "0.0.0.0"
+    networks = parse_networks(tuple(trusted_proxies))
+    if not networks or not _trusted(peer_ip, networks):
+        return str(peer_ip)
+    current = peer_ip
+    for hop in reversed(forwarded_chain(headers)):
+        hop_ip = _parse_ip(hop)
+        if hop_ip is None:
+            break
+        current = hop_ip
+        if not _trusted(hop_ip, networks):
+            break
+    return str(current)
+
+
+def scope_client_address(scope: dict, trusted_proxies: Sequence[str]) -> str:  # type: ignore[type-arg]
+    """client_address() for an ASGI scope."""
+    client = scope.get("client")
+    return client_address(client[0] if client else None, scope.get("headers", []), trusted_proxies)

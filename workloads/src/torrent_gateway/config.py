@@ -1,0 +1,362 @@
+"""The one typed settings tree for every component.
+
+Sources, strongest first: values passed in code, environment variables
+(``TGW_<SECTION>__<KEY>``, e.g. ``TGW_STORAGE__BLOB_THRESHOLD``), the YAML file
+(``configs/config.yaml`` or ``--config``/``TGW_CONFIG``), then the defaults below.
+The Kubernetes operator renders this same model into a ConfigMap and env vars, so a
+workload in a cluster starts from exactly what the operator gave it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+DEFAULT_PUBLIC_DHT_ROUTERS = [
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+]
+
+
+class ConfigError(Exception):
+    """Configuration that cannot start the service; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = {"extra": "forbid"}
+
+
+class GatewaySettings(_Section):
+    host: str = Field("0.0.0.0", description="Address the gateway HTTP server binds.")
+    port: int = Field(9876, ge=0, le=65535, description="Gateway HTTP port (0 = any free port).")
+    public_url: str = Field(
+        "",
+        description="Absolute base URL clients use to reach the gateway (e.g. https://gw.example.org). "
+        "Empty: derived from each request's Host header.",
+    )
+    chunk_cache_bytes: int = Field(
+        256 * MiB, ge=0, description="Upper bound of the in-memory LRU cache of hot chunks."
+    )
+    anonymous_uploads: bool = Field(True, description="Accept uploads without a Nostr login.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDR networks whose X-Forwarded-For / Forwarded headers are believed (an Ingress).",
+    )
+    web_ui: bool = Field(True, description="Serve the web interface at /.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+
+class S3Settings(_Section):
+    endpoint: str = Field("", description="host:port of the S3/MinIO endpoint.")
+    bucket: str = Field("torrent-gateway", description="Bucket holding blobs, manifests, torrents, HLS.")
+    access_key: SecretStr = Field(SecretStr(""), description="S3 access key.")
+    secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
+    secure: bool = Field(False, description="Use TLS to reach the endpoint.")
+    region: str = Field("us-east-1", description="S3 region name.")
+    cache_dir: str = Field(
+        "", description="Local directory for staging uploads and caching chunk files (default: temp dir)."
+    )
+
+
+class StorageSettings(_Section):
+    backend: Literal["filesystem", "s3"] = Field("filesystem", description="Object store backend.")
+    path: str = Field("./data", description="Root directory of the filesystem backend.")
+    blob_threshold: int = Field(
+        100 * 1000 * 1000, ge=1, description="Files smaller than this are stored whole as one blob."
+    )
+    chunk_size: int = Field(
+        2 * MiB, description="Chunk size of large files, also their torrent piece length (power of two)."
+    )
+    max_file_size: int = Field(
+        10 * 1024 * MiB, ge=1, description="Largest accepted upload in bytes (413 beyond)."
+    )
+    hybrid_torrents: bool = Field(
+        False, description="Also emit BitTorrent v2 hashes (hybrid v1+v2 torrents); v1 only when false."
+    )
+    s3: S3Settings = Field(default_factory=S3Settings, description="S3 backend settings.")
+
+    @field_validator("chunk_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value < 16 * 1024 or value & (value - 1):
+            raise ValueError("must be a power of two of at least 16384")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3.endpoint:
+            raise ValueError("storage.s3.endpoint is required when storage.backend is s3")
+        return self
+
+
+class StateSettings(_Section):
+    backend: Literal["memory", "redis"] = Field("memory", description="State store backend.")
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (may carry a password)."
+    )
+
+    @model_validator(mode="after")
+    def _url(self) -> StateSettings:
+        if self.backend == "redis" and not self.redis_url.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("state.redis_url must be a redis://, rediss:// or unix:// URL")
+        return self
+
+
+class BlossomSettings(_Section):
+    enabled: bool = Field(True, description="Serve the Blossom API (mounted at / in serve mode).")
+    host: str = Field("0.0.0.0", description="Bind address of the standalone Blossom component.")
+    port: int = Field(8081, ge=0, le=65535, description="Port of the standalone Blossom component.")
+    public_url: str = Field("", description="Base URL used in blob descriptors (empty: from request).")
+    require_auth: list[Literal["get", "upload", "list", "delete", "mirror", "media"]] = Field(
+        default_factory=lambda: ["upload", "delete", "mirror"],
+        description="Blossom verbs that need a kind 24242 authorization event.",
+    )
+    allowed_pubkeys: list[str] = Field(
+        default_factory=list, description="Hex pubkeys allowed to upload (empty: anyone)."
+    )
+    max_blob_size: int = Field(100 * 1000 * 1000, ge=1, description="Largest Blossom upload in bytes.")
+    allowed_types: list[str] = Field(
+        default_factory=list, description="MIME types accepted (e.g. image/*); empty: all."
+    )
+    quota_bytes: int = Field(0, ge=0, description="Bytes each pubkey may own; 0 = unlimited.")
+    mirror_allow_private: bool = Field(
+        False, description="Allow /mirror to fetch from private, loopback and link-local addresses."
+    )
+    mirror_timeout_s: float = Field(30.0, gt=0, description="Timeout of a /mirror fetch.")
+
+
+class TrackerSettings(_Section):
+    enabled: bool = Field(True, description="Run the tracker (HTTP, UDP, WebSocket).")
+    host: str = Field("0.0.0.0", description="Bind address of the standalone tracker.")
+    port: int = Field(6969, ge=0, le=65535, description="Tracker port, TCP and UDP.")
+    udp: bool = Field(True, description="Answer UDP (BEP 15) announces.")
+    public_url: str = Field("", description="Announce base URL written into torrents (empty: gateway URL).")
+    interval: int = Field(1800, ge=30, description="Seconds clients should wait between announces.")
+    min_interval: int = Field(300, ge=1, description="Minimum announce interval enforced on clients.")
+    numwant_default: int = Field(50, ge=0, description="Peers returned when the client does not ask.")
+    numwant_max: int = Field(200, ge=1, description="Most peers returned in one reply.")
+    peer_ttl: int = Field(3600, ge=60, description="Seconds a silent peer stays in a swarm.")
+    policy: Literal["open", "known"] = Field(
+        "known", description="open: any infohash; known: only torrents this gateway holds."
+    )
+    secret: SecretStr = Field(
+        SecretStr(""), description="Shared secret for UDP connection ids (all replicas must agree)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="CIDR networks whose forwarded-for headers are believed."
+    )
+
+
+class DHTSettings(_Section):
+    enabled: bool = Field(True, description="Run the DHT node and seeder.")
+    port: int = Field(6882, ge=0, le=65535, description="DHT UDP port (and BitTorrent peer port).")
+    bootstrap_nodes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PUBLIC_DHT_ROUTERS),
+        description="host:port of DHT routers to join through.",
+    )
+    http_port: int = Field(8082, ge=0, le=65535, description="HTTP port of the DHT component's health/metrics.")
+    announce_interval: int = Field(1500, ge=60, description="Seconds between re-announces of our torrents.")
+    shard_index: int = Field(0, ge=0, description="This node's ordinal when infohashes are sharded.")
+    shard_count: int = Field(1, ge=1, description="Number of DHT node pods sharing the infohashes.")
+    cache_bytes: int = Field(
+        1024 * MiB, ge=0, description="Local cache of chunk files for seeding from S3."
+    )
+
+
+class NostrSettings(_Section):
+    relays: list[str] = Field(
+        default_factory=lambda: ["wss://relay.damus.io", "wss://nos.lol"],
+        description="Relays that receive our announcements.",
+    )
+    private_key: SecretStr = Field(
+        SecretStr(""), description="Server key (hex or nsec); generated into key_file when empty."
+    )
+    key_file: str = Field("", description="Where a generated server key is kept (default: <data>/nostr.key).")
+    publish: bool = Field(True, description="Announce new files (NIP-94, NIP-35) on the relays.")
+
+
+class AuthSettings(_Section):
+    admin_pubkeys: list[str] = Field(default_factory=list, description="Hex pubkeys with admin rights.")
+    session_ttl: int = Field(86400, ge=60, description="Seconds a login session lasts.")
+    challenge_ttl: int = Field(300, ge=10, description="Seconds a login challenge stays valid.")
+
+    @field_validator("admin_pubkeys")
+    @classmethod
+    def _hex_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+                raise ValueError(f"{key!r} is not a 64-character lowercase hex pubkey")
+        return value
+
+
+class UploadLimit(_Section):
+    requests_per_second: float = Field(1.0, gt=0, description="Sustained uploads per client IP.")
+    burst_size: int = Field(5, ge=1, description="Uploads allowed at once before the rate applies.")
+    max_file_size: int = Field(10 * 1024 * MiB, ge=1, description="Largest upload per request.")
+
+
+class DownloadLimit(_Section):
+    requests_per_second: float = Field(200.0, gt=0, description="Sustained downloads per second, all clients.")
+    burst_size: int = Field(400, ge=1, description="Download burst, all clients.")
+
+
+class StreamLimit(_Section):
+    requests_per_second: float = Field(20.0, gt=0, description="Stream requests per second per file.")
+    burst_size: int = Field(50, ge=1, description="Stream request burst per file.")
+    max_concurrent: int = Field(100, ge=1, description="Concurrent streams per file.")
+
+
+class AuthLimit(_Section):
+    login_attempts_per_minute: int = Field(10, ge=1, description="Login attempts per client IP per minute.")
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = Field(True, description="Enforce the limits below.")
+    upload: UploadLimit = Field(default_factory=UploadLimit)
+    download: DownloadLimit = Field(default_factory=DownloadLimit)
+    stream: StreamLimit = Field(default_factory=StreamLimit)
+    auth: AuthLimit = Field(default_factory=AuthLimit)
+    fail_open: list[str] = Field(
+        default_factory=lambda: ["download", "stream"],
+        description="Limits that let requests through while Redis is unreachable (others refuse).",
+    )
+
+
+class HLSSettings(_Section):
+    enabled: bool = Field(True, description="Offer HLS streams of uploaded videos.")
+    renditions: list[int] = Field(
+        default_factory=lambda: [1080, 720, 480], description="Heights of the renditions (never upscaled)."
+    )
+    segment_seconds: int = Field(4, ge=1, le=30, description="Target HLS segment length.")
+    ffmpeg: str = Field("ffmpeg", description="ffmpeg executable.")
+
+
+class MonitoringSettings(_Section):
+    alert_threshold: int = Field(50, ge=0, le=100, description="Health score below which an alert fires.")
+    alert_webhook: str = Field("", description="URL that receives alert JSON (empty: none).")
+    alert_nostr_dm: bool = Field(False, description="Also send alerts as Nostr DMs to the admins.")
+    probe_interval: float = Field(10.0, gt=0, description="Seconds between health probes.")
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    json_format: bool = Field(False, description="Log one JSON object per line.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, one section per concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TGW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    blossom: BlossomSettings = Field(default_factory=BlossomSettings)
+    tracker: TrackerSettings = Field(default_factory=TrackerSettings)
+    dht: DHTSettings = Field(default_factory=DHTSettings)
+    nostr: NostrSettings = Field(default_factory=NostrSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limiting: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    hls: HLSSettings = Field(default_factory=HLSSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = _active_yaml_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked, for start-up logs."""
+        return json.loads(self.model_dump_json())
+
+
+_yaml_override: list[Path | None] = []
+
+
+def _active_yaml_file() -> Path | None:
+    if _yaml_override:
+        return _yaml_override[-1]
+    env = os.environ.get("TGW_CONFIG")
+    if env:
+        return Path(env)
+    default = Path("configs/config.yaml")
+    return default if default.is_file() else None
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings tree; raise ConfigError naming the key when a value is invalid.
+
+    ``config_file`` of None uses ``TGW_CONFIG`` or ``./configs/config.yaml`` when present.
+    ``overrides`` are section dicts, e.g. ``storage={"path": "/tmp/x"}``.
+    """
+    path = Path(config_file) if config_file is not None else None
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    _yaml_override.append(path if path is not None else _active_yaml_file())
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    finally:
+        _yaml_override.pop()
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted key (and its env var)."""
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(root)"
+        env = "TGW_" + "__".join(str(part).upper() for part in error["loc"])
+        lines.append(f"  {key} (env {env}): {error['msg']}")
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests build their own with load_settings instead."""
+    return load_settings()

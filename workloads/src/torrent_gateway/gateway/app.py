@@ -1,0 +1,87 @@
+"""Builds the gateway FastAPI app; its lifespan owns the shared services of the process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.staticfiles import StaticFiles
+
+from ..config import Settings
+from ..services import Services, build_services
+from ..storage import StoreUnavailable
+from . import download, files, health, upload
+
+log = logging.getLogger(__name__)
+
+# Extensions add routers or start background work once the services exist: (app, services) -> None.
+Extension = Callable[[FastAPI, Services], Any]
+
+
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    extensions: list[Extension] | None = None,
+) -> FastAPI:
+    """The gateway app. ``services`` may be given (tests, serve mode); otherwise the lifespan builds them."""
+    owned = services is None
+    svc = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        removed = await svc.store.cleanup_staging()
+        if removed:
+            log.info("removed %d leftovers of interrupted uploads", removed)
+        for starter in svc.extras.get("startup", []):
+            await starter()
+        try:
+            yield
+        finally:
+            for stopper in reversed(svc.extras.get("shutdown", [])):
+                with contextlib.suppress(Exception):
+                    await stopper()
+            if owned:
+                await svc.close()
+
+    app = FastAPI(
+        title="Torrent Gateway",
+        version="0.1.0",
+        description="Upload once; download over HTTP ranges, Blossom, BitTorrent (tracker, WebSeed, DHT) and HLS.",
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    app.state.settings = settings
+    app.include_router(upload.router)
+    app.include_router(files.router)
+    app.include_router(download.router)
+    app.include_router(health.router)
+    for extension in extensions or []:
+        extension(app, svc)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "object store unavailable; retry later"}, status_code=503, headers={"Retry-After": "10"}
+        )
+
+    if settings.gateway.web_ui:
+        web_root = resources.files("torrent_gateway.gateway") / "web"
+        index_html = (web_root / "index.html").read_text()
+
+        @app.get("/", include_in_schema=False)
+        async def index() -> HTMLResponse:
+            return HTMLResponse(index_html)
+
+        app.mount("/static", StaticFiles(directory=str(web_root / "static")), name="static")
+
+    @app.get("/api", include_in_schema=False)
+    async def api_root() -> dict[str, str]:
+        return {"name": "torrent-gateway", "docs": "/docs", "openapi": "/openapi.json"}
+
+    return app

@@ -1,0 +1,202 @@
+"""Uploads: ``POST /api/upload`` (multipart/form-data, field ``file``) and raw ``PUT /api/upload``.
+
+The body is streamed into an ingest session as it arrives — never spooled whole — so memory
+stays flat and the size limit is enforced before the whole body is read (413). A client that
+disconnects mid-upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from ..ingest import IngestError, IngestSession
+from ..manifest import Manifest
+from ..services import Services
+from ..state import StateUnavailable
+from ..storage import StoreUnavailable
+from .deps import PubkeyDep, ServicesDep
+from .urls import describe
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["upload"])
+MAX_PART_HEADER_BYTES = 16 * 1024
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise HTTPException(400, "invalid Content-Length")
+    return int(value)
+
+
+def _check_owner(services: Services, pubkey: str | None) -> None:
+    if pubkey is None and not services.settings.gateway.anonymous_uploads:
+        raise HTTPException(401, "log in to upload (anonymous uploads are disabled)")
+
+
+async def _finish(session: IngestSession, request: Request, services: Services, pubkey: str | None) -> JSONResponse:
+    manifest, created = await session.finish(pubkey)
+    return _reply(request, services, manifest, created)
+
+
+def _reply(request: Request, services: Services, manifest: Manifest, created: bool) -> JSONResponse:
+    body = describe(request, services.settings, manifest)
+    body["created_now"] = created
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+def _translate(exc: Exception) -> HTTPException:
+    if isinstance(exc, IngestError):
+        return HTTPException(exc.status, exc.message)
+    if isinstance(exc, (StoreUnavailable, StateUnavailable)):
+        return HTTPException(503, "storage temporarily unavailable; retry later", headers={"Retry-After": "10"})
+    raise exc
+
+
+@router.put("/api/upload", status_code=201)
+async def upload_raw(request: Request, services: ServicesDep, pubkey: PubkeyDep, name: str | None = None) -> Any:
+    """Raw body upload. Name from ``?name=`` or the ``X-Filename`` header; type from Content-Type."""
+    _check_owner(services, pubkey)
+    declared = _declared_length(request)
+    file_name = name or request.headers.get("x-filename")
+    session: IngestSession | None = None
+    try:
+        session = services.ingestor.begin(file_name, request.headers.get("content-type"), declared)
+        async for data in request.stream():
+            await session.feed(data)
+        return await _finish(session, request, services, pubkey)
+    except ClientDisconnect:
+        log.info("client went away during a raw upload")
+        raise HTTPException(400, "client disconnected before the upload completed") from None
+    except (IngestError, StoreUnavailable, StateUnavailable) as exc:
+        raise _translate(exc) from None
+    finally:
+        if session is not None:
+            await session.abort()
+
+
+class _MultipartFileReader:
+    """Feeds the first file part of a multipart body into an ingest session, streaming."""
+
+    def __init__(self, services: Services, declared: int | None, content_type: str) -> None:
+        _, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise HTTPException(400, "multipart/form-data without a boundary")
+        self.services = services
+        self.declared = declared
+        self.session: IngestSession | None = None
+        self.done_file = False
+        self.in_file = False
+        self.header_bytes = 0
+        self._field = b""
+        self._value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._queue: list[bytes] = []
+        self.parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+            },
+            max_size=float("inf"),
+        )
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_bytes += end - start
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_bytes += end - start
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        if self.header_bytes > MAX_PART_HEADER_BYTES:
+            raise HTTPException(400, "multipart part headers too large")
+        self._headers[self._field.lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def _headers_finished(self) -> None:
+        disposition = self._headers.get(b"content-disposition", b"")
+        _, params = parse_options_header(disposition)
+        filename = params.get(b"filename")
+        if filename is not None and not self.done_file and self.session is None:
+            name = filename.decode("utf-8", "replace")
+            part_type = self._headers.get(b"content-type", b"").decode("latin-1")
+            self.session = self.services.ingestor.begin(name, part_type, self.declared)
+            self.in_file = True
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.in_file:
+            self._queue.append(data[start:end])
+
+    def _part_end(self) -> None:
+        if self.in_file:
+            self.in_file = False
+            self.done_file = True
+
+    async def write(self, data: bytes) -> None:
+        try:
+            self.parser.write(data)
+        except HTTPException:
+            raise
+        except IngestError:
+            raise
+        except Exception as exc:
+            raise HTTPException(400, f"malformed multipart body: {exc}") from None
+        if self._queue and self.session is not None:
+            queued, self._queue = self._queue, []
+            for piece in queued:
+                await self.session.feed(piece)
+
+    def finalize(self) -> None:
+        try:
+            self.parser.finalize()
+        except Exception as exc:
+            raise HTTPException(400, f"malformed multipart body: {exc}") from None
+        if self.session is None:
+            raise HTTPException(400, "multipart body has no file part (send it as field 'file')")
+        if not self.done_file:
+            raise HTTPException(400, "multipart body ended inside the file part")
+
+
+@router.post("/api/upload", status_code=201)
+async def upload_multipart(request: Request, services: ServicesDep, pubkey: PubkeyDep) -> Any:
+    """``curl -F file=@movie.mp4 http://localhost:9876/api/upload``"""
+    _check_owner(services, pubkey)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise HTTPException(415, "send multipart/form-data with a 'file' field, or PUT the raw bytes")
+    declared = _declared_length(request)
+    reader: _MultipartFileReader | None = None
+    try:
+        reader = _MultipartFileReader(services, declared, content_type)
+        async for data in request.stream():
+            await reader.write(data)
+        reader.finalize()
+        assert reader.session is not None
+        return await _finish(reader.session, request, services, pubkey)
+    except ClientDisconnect:
+        log.info("client went away during a multipart upload")
+        raise HTTPException(400, "client disconnected before the upload completed") from None
+    except (IngestError, StoreUnavailable, StateUnavailable) as exc:
+        raise _translate(exc) from None
+    finally:
+        if reader is not None and reader.session is not None:
+            await reader.session.abort()

@@ -1,0 +1,74 @@
+"""The file record (manifest): what a stored file is and where its bytes live.
+
+A manifest at ``manifests/<sha256>.json`` is the source of truth: until it exists the file
+does not exist. Blob files have one object ``blobs/<sha256>``; chunked files list their
+chunk hashes in order, each chunk stored as the blob ``blobs/<chunk sha256>``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+INFOHASH_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+def is_sha256(value: str) -> bool:
+    return bool(SHA256_RE.match(value))
+
+
+def blob_key(sha256: str) -> str:
+    return f"blobs/{sha256}"
+
+
+def manifest_key(sha256: str) -> str:
+    return f"manifests/{sha256}.json"
+
+
+def torrent_key(sha256: str) -> str:
+    return f"torrents/{sha256}.torrent"
+
+
+def hls_prefix(sha256: str) -> str:
+    return f"hls/{sha256}/"
+
+
+class Announcement(BaseModel):
+    """The outcome of publishing one Nostr event to the configured relays."""
+
+    kind: int
+    event_id: str
+    relays: dict[str, str] = Field(default_factory=dict, description="relay URL → 'ok' or last error")
+    published: bool = False
+
+
+class Manifest(BaseModel):
+    sha256: str
+    size: int
+    name: str
+    mime_type: str
+    kind: Literal["blob", "chunked"]
+    chunk_size: int
+    chunks: list[str] = Field(default_factory=list, description="chunk sha256s in order (chunked only)")
+    piece_length: int
+    infohash: str = Field(description="BitTorrent v1 infohash, hex")
+    infohash_v2: str | None = None
+    owners: dict[str, float] = Field(default_factory=dict, description="owner pubkey → time it was added")
+    created: float = Field(default_factory=time.time)
+    private: bool = False
+    announcements: list[Announcement] = Field(default_factory=list)
+
+    def object_keys(self) -> list[str]:
+        """Every blob key holding this file's bytes."""
+        if self.kind == "blob":
+            return [blob_key(self.sha256)]
+        return [blob_key(chunk) for chunk in self.chunks]
+
+    def chunk_span(self, index: int) -> tuple[int, int]:
+        """(offset, length) of chunk ``index`` within the file."""
+        start = index * self.chunk_size
+        return start, min(self.chunk_size, self.size - start)

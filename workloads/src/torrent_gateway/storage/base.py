@@ -1,0 +1,94 @@
+"""The object store contract every backend honours.
+
+Keys are slash-separated strings such as ``blobs/<sha256>`` or ``manifests/<sha256>.json``.
+Contract (checked by one test suite against every backend):
+
+* ``put_*`` is atomic: a reader sees either no object or the whole object, never a part.
+  A failed or interrupted put leaves no object under the key.
+* Writing an existing key replaces it atomically.
+* ``read_range`` returns exactly the requested bytes (clamped at the end of the object).
+* ``list`` yields keys under a prefix in lexicographic order, without staging garbage.
+* Missing objects raise :class:`ObjectNotFound`; a backend that cannot be reached raises
+  :class:`StoreUnavailable`, so callers can answer 503 instead of 500.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class StoreError(Exception):
+    """Base of object store failures."""
+
+
+class ObjectNotFound(StoreError, KeyError):
+    """The key holds no object."""
+
+
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached right now; retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: float
+
+
+class ObjectStore(abc.ABC):
+    """Async object store; implementations do their blocking I/O off the event loop."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def staging_dir(self) -> Path:
+        """A local directory for temp files that ``put_file`` can take without copying when possible."""
+
+    @abc.abstractmethod
+    async def put_file(self, key: str, path: Path) -> None:
+        """Atomically store the local file ``path`` under ``key``; ``path`` is consumed (moved or deleted)."""
+
+    @abc.abstractmethod
+    async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Atomically store ``data`` under ``key``."""
+
+    @abc.abstractmethod
+    async def get_bytes(self, key: str) -> bytes:
+        """The whole object (for small objects such as manifests)."""
+
+    @abc.abstractmethod
+    async def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (fewer only at the end of the object)."""
+
+    @abc.abstractmethod
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """Size and time of the object, or None when absent."""
+
+    async def exists(self, key: str) -> bool:
+        return await self.stat(key) is not None
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove the object; True when something was removed."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> AsyncIterator[str]:
+        """Keys under ``prefix``, sorted."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A file path holding the object's bytes when the backend is local (for zero-copy sends)."""
+        return None
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the backend cannot serve requests."""
+
+    async def cleanup_staging(self) -> int:
+        """Remove leftovers of interrupted writes; returns how many were removed."""
+        return 0
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,173 @@
+"""Object store on a local directory: the default of one-process mode.
+
+Objects live at ``<root>/<key>``; writes go to ``<root>/.staging/`` first and are moved
+into place with ``os.replace`` (atomic on one filesystem), after an fsync, so a crash
+leaves either the old object, the new one, or nothing — and some staging garbage that
+``cleanup_staging`` removes at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError
+
+STAGING = ".staging"
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] == STAGING:
+        raise StoreError(f"invalid object key {key!r}")
+    return key
+
+
+class FilesystemStore(ObjectStore):
+    name = "filesystem"
+
+    def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
+        self.root = Path(root).resolve()
+        self._staging = self.root / STAGING
+        self._staging.mkdir(parents=True, exist_ok=True)
+        self._fsync = fsync
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def staging_dir(self) -> Path:
+        return self._staging
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def _install(self, tmp: Path, key: str) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self._fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, target)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        _check_key(key)
+        path = Path(path)
+        if path.parent.resolve() != self._staging:
+            # Not on our filesystem's staging area: copy into staging first so the final move is atomic.
+            fd, tmp_name = tempfile.mkstemp(dir=self._staging, prefix="put-")
+            os.close(fd)
+            await asyncio.to_thread(_copy_file, path, Path(tmp_name))
+            path.unlink(missing_ok=True)
+            path = Path(tmp_name)
+        try:
+            await asyncio.to_thread(self._install, path, key)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        _check_key(key)
+        await asyncio.to_thread(self._put_bytes_sync, key, data)
+
+    def _put_bytes_sync(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        fd, tmp_name = tempfile.mkstemp(dir=self._staging, prefix="put-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            self._install(tmp, key)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    async def get_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except (FileNotFoundError, IsADirectoryError):
+            raise ObjectNotFound(key) from None
+
+    async def read_range(self, key: str, offset: int, length: int) -> bytes:
+        path = self._path(key)
+        return await asyncio.to_thread(_pread, path, key, offset, length)
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if not path.is_file():
+            return None
+        return ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime)
+
+    async def delete(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            path.unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    async def list(self, prefix: str = "") -> AsyncIterator[str]:  # type: ignore[override]
+        keys = await asyncio.to_thread(self._list_sync, prefix)
+        for key in keys:
+            yield key
+
+    def _list_sync(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        base_dir = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not base_dir.is_dir():
+            return found
+        for dirpath, dirnames, filenames in os.walk(base_dir):
+            if Path(dirpath) == self.root and STAGING in dirnames:
+                dirnames.remove(STAGING)
+            for name in filenames:
+                rel = os.path.relpath(os.path.join(dirpath, name), self.root).replace(os.sep, "/")
+                if rel.startswith(prefix):
+                    found.append(rel)
+        found.sort()
+        return found
+
+    async def ping(self) -> None:
+        if not self.root.is_dir():
+            raise StoreError(f"storage root {self.root} is missing")
+
+    async def cleanup_staging(self) -> int:
+        removed = 0
+        for entry in self._staging.iterdir():
+            try:
+                if entry.is_dir():
+                    import shutil
+
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+
+def _pread(path: Path, key: str, offset: int, length: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise ObjectNotFound(key) from None
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    with open(src, "rb") as reader, open(dst, "wb") as writer:
+        while block := reader.read(4 * 1024 * 1024):
+            writer.write(block)
