@@ -241,10 +241,10 @@ class AuthLimit(_Section):
 
 class RateLimitSettings(_Section):
     enabled: bool = Field(True, description="Enforce the limits below.")
-    upload: UploadLimit = Field(default_factory=UploadLimit)
-    download: DownloadLimit = Field(default_factory=DownloadLimit)
-    stream: StreamLimit = Field(default_factory=StreamLimit)
-    auth: AuthLimit = Field(default_factory=AuthLimit)
+    upload: UploadLimit = Field(default_factory=UploadLimit, description="Uploads, per client IP.")
+    download: DownloadLimit = Field(default_factory=DownloadLimit, description="Downloads, all clients together.")
+    stream: StreamLimit = Field(default_factory=StreamLimit, description="HLS stream requests, per file.")
+    auth: AuthLimit = Field(default_factory=AuthLimit, description="Login attempts, per client IP.")
     fail_open: list[str] = Field(
         default_factory=lambda: ["download", "stream"],
         description="Limits that let requests through while Redis is unreachable (others refuse).",

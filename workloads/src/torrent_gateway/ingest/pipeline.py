@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -196,8 +197,15 @@ class IngestSession:
             staged.unlink(missing_ok=True)
 
     # -- finishing ---------------------------------------------------------------------------
-    async def finish(self, owner: str | None = None) -> tuple[Manifest, bool]:
-        """Verify, store and publish; returns (manifest, created)."""
+    async def finish(
+        self, owner: str | None = None, accept: Callable[[str, int], Awaitable[None]] | None = None
+    ) -> tuple[Manifest, bool]:
+        """Verify, store and publish; returns (manifest, created).
+
+        ``accept(sha256, size)`` runs once the content hash is known and before anything becomes
+        visible; it refuses the upload by raising IngestError (a hash that doesn't match what the
+        client announced, a quota). Either way nothing is published.
+        """
         try:
             if self._pending:
                 batch, self._pending = bytes(self._pending), bytearray()
@@ -208,6 +216,8 @@ class IngestSession:
             if self.size == 0:
                 raise IngestError(400, "empty file: nothing to store")
             sha256 = self._file_hash.hexdigest()
+            if accept is not None:
+                await accept(sha256, self.size)
             if await self.ingestor.catalog.state.get(f"block:{sha256}") is not None:
                 raise IngestError(451, "this content has been removed by an administrator")
             existing = await self.ingestor.catalog.get(sha256)
