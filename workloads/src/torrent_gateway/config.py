@@ -49,7 +49,7 @@ class GatewaySettings(_Section):
         "Empty: derived from each request's Host header.",
     )
     chunk_cache_bytes: int = Field(
-        256 * MiB, ge=0, description="Upper bound of the in-memory LRU cache of hot chunks."
+        64 * MiB, ge=0, description="Upper bound of the in-memory LRU cache of hot chunks."
     )
     anonymous_uploads: bool = Field(True, description="Accept uploads without a Nostr login.")
     trusted_proxies: list[str] = Field(
@@ -96,6 +96,11 @@ class StorageSettings(_Section):
     )
     max_file_size: int = Field(
         10 * 1024 * MiB, ge=1, description="Largest accepted upload in bytes (413 beyond)."
+    )
+    fsync: bool = Field(
+        True,
+        description="Filesystem backend: sync bytes to disk before a file becomes visible (survives power loss; "
+        "costs write speed on slow disks).",
     )
     hybrid_torrents: bool = Field(
         False, description="Also emit BitTorrent v2 hashes (hybrid v1+v2 torrents); v1 only when false."

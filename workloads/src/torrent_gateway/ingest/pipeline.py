@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TARGET_BATCH = 8 * 1024 * 1024
+WRITE_BACKLOG = 2
 
 
 class IngestError(Exception):
@@ -97,13 +98,15 @@ class IngestSession:
         self.batch_size = self.chunk_size * max(1, TARGET_BATCH // self.chunk_size)
         self.size = 0
         self.head = b""
-        self._pending = bytearray()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._file_hash = hashlib.sha256()
         self._pieces: list[bytes] = []
         self._merkle = MerkleFile(self.chunk_size) if self.hybrid else None
         self._chunks: list[str] = []
         self._created_chunks: list[str] = []
-        self._inflight: asyncio.Task[None] | None = None
+        self._hashing: asyncio.Future[None] | None = None
+        self._writes: deque[asyncio.Future[None]] = deque()
         self._done = False
         self.chunked = expected_size is not None and expected_size >= self.threshold
         self._staging: Path | None = None
@@ -121,62 +124,97 @@ class IngestSession:
             raise IngestError(413, f"file exceeds the limit of {self.limit} bytes")
         if len(self.head) < 512:
             self.head += bytes(data[: 512 - len(self.head)])
-        self._pending += data
-        if len(self._pending) >= self.batch_size:
-            cut = len(self._pending) - len(self._pending) % self.batch_size
-            batch = bytes(self._pending[:cut])
-            del self._pending[:cut]
-            await self._submit(batch)
+        self._pending.append(data if isinstance(data, bytes) else bytes(data))
+        self._pending_size += len(data)
+        if self._pending_size >= self.batch_size:
+            joined = b"".join(self._pending)
+            cut = len(joined) - len(joined) % self.batch_size
+            rest = joined[cut:]
+            self._pending = [rest] if rest else []
+            self._pending_size = len(rest)
+            await self._submit(memoryview(joined)[:cut])
 
-    async def _submit(self, batch: bytes) -> None:
-        # Pipeline depth one: hash this batch while the caller receives the next.
-        if self._inflight is not None:
-            await self._inflight
+    async def _submit(self, batch: memoryview) -> None:
+        # Hashing is strictly ordered (one running batch); writes of hashed chunks overlap with
+        # the next batch's hashing, with at most WRITE_BACKLOG batches waiting to be written.
+        if self._hashing is not None:
+            await self._hashing
         if not self.chunked and self.size >= self.threshold:
+            await self._drain_writes()
             await self._switch_to_chunked()
-        self._inflight = asyncio.ensure_future(self._process(batch))
+        while len(self._writes) >= WRITE_BACKLOG:
+            await self._writes.popleft()
+        self._hashing = asyncio.ensure_future(self._hash_batch(batch))
 
-    async def _process(self, batch: bytes) -> None:
-        view = memoryview(batch)
-        file_hash = asyncio.to_thread(self._file_hash.update, view)
-        if self.chunked:
-            pieces = asyncio.to_thread(self._hash_chunks, view)
-            _, chunks = await asyncio.gather(file_hash, pieces)
-            for digest, start, end in chunks:
-                await self._store_chunk(digest, view[start:end])
-        else:
-            await asyncio.gather(file_hash, asyncio.to_thread(self._hash_and_write, view))
+    async def _hash_batch(self, view: memoryview) -> None:
+        if not self.chunked:
+            # Blob mode: SHA-256 of the file in one thread, SHA-1 pieces + the staging write in the other.
+            await asyncio.gather(
+                asyncio.to_thread(self._file_hash.update, view), asyncio.to_thread(self._hash_and_write, view)
+            )
+            return
+        # Chunked mode does three hashes per byte (file SHA-256, piece SHA-1, chunk SHA-256). Balance
+        # them over two threads: one takes the file hash plus a quarter of the chunks, the other the rest.
+        spans = [(start, min(start + self.chunk_size, len(view))) for start in range(0, len(view), self.chunk_size)]
+        split = len(spans) // 4 if len(spans) >= 4 else 0
+        first, second = await asyncio.gather(
+            asyncio.to_thread(self._file_hash_and_chunks, view, spans[:split]),
+            asyncio.to_thread(self._hash_chunks, view, spans[split:]),
+        )
+        hashed = first + second
+        if self._merkle is not None:
+            await asyncio.to_thread(self._merkle_pieces, view, spans)
+        for digest, sha1, _, _ in hashed:
+            self._pieces.append(sha1)
+            self._chunks.append(digest)
+        previous = self._writes[-1] if self._writes else None
+        self._writes.append(asyncio.ensure_future(self._write_chunks(previous, view, hashed)))
 
-    def _hash_pieces(self, view: memoryview) -> None:
+    def _file_hash_and_chunks(self, view: memoryview, spans: list[tuple[int, int]]) -> list[tuple[str, bytes, int, int]]:
+        self._file_hash.update(view)
+        return self._hash_chunks(view, spans)
+
+    @staticmethod
+    def _hash_chunks(view: memoryview, spans: list[tuple[int, int]]) -> list[tuple[str, bytes, int, int]]:
+        return [
+            (hashlib.sha256(view[a:b]).hexdigest(), hashlib.sha1(view[a:b]).digest(), a, b) for a, b in spans
+        ]
+
+    def _merkle_pieces(self, view: memoryview, spans: list[tuple[int, int]]) -> None:
+        assert self._merkle is not None
+        for a, b in spans:
+            self._merkle.add_piece(view[a:b])
+
+    def _hash_and_write(self, view: memoryview) -> None:
         for start in range(0, len(view), self.chunk_size):
             piece = view[start : start + self.chunk_size]
             self._pieces.append(hashlib.sha1(piece).digest())
             if self._merkle is not None:
                 self._merkle.add_piece(piece)
-
-    def _hash_and_write(self, view: memoryview) -> None:
-        self._hash_pieces(view)
         assert self._staging_fd is not None
         written = 0
         while written < len(view):
             written += os.write(self._staging_fd, view[written:])
 
-    def _hash_chunks(self, view: memoryview) -> list[tuple[str, int, int]]:
-        self._hash_pieces(view)
-        out = []
-        for start in range(0, len(view), self.chunk_size):
-            end = min(start + self.chunk_size, len(view))
-            out.append((hashlib.sha256(view[start:end]).hexdigest(), start, end))
-        return out
+    async def _write_chunks(
+        self, previous: asyncio.Future[None] | None, view: memoryview, hashed: list[tuple[str, bytes, int, int]]
+    ) -> None:
+        if previous is not None:
+            await previous
+        for digest, _, a, b in hashed:
+            await self._store_chunk(digest, view[a:b])
+
+    async def _drain_writes(self) -> None:
+        while self._writes:
+            await self._writes.popleft()
 
     async def _store_chunk(self, digest: str, data: memoryview) -> None:
-        self._chunks.append(digest)
         key = blob_key(digest)
         inflight = self.ingestor.inflight_chunks
         inflight[digest] += 1
         if inflight[digest] == 1 and not await self.store.exists(key):
-            await self.store.put_bytes(key, data)
             self._created_chunks.append(digest)
+            await self.store.put_bytes_deferred(key, data)
         else:
             inflight[digest] -= 1
             if not inflight[digest]:
@@ -192,7 +230,9 @@ class IngestSession:
         try:
             with open(staged, "rb") as handle:
                 while block := await asyncio.to_thread(handle.read, self.chunk_size):
-                    await self._store_chunk(hashlib.sha256(block).hexdigest(), memoryview(block))
+                    digest = await asyncio.to_thread(lambda b=block: hashlib.sha256(b).hexdigest())
+                    self._chunks.append(digest)
+                    await self._store_chunk(digest, memoryview(block))
         finally:
             staged.unlink(missing_ok=True)
 
@@ -208,11 +248,13 @@ class IngestSession:
         """
         try:
             if self._pending:
-                batch, self._pending = bytes(self._pending), bytearray()
-                await self._submit(batch)
-            if self._inflight is not None:
-                await self._inflight
-                self._inflight = None
+                batch = b"".join(self._pending)
+                self._pending, self._pending_size = [], 0
+                await self._submit(memoryview(batch))
+            if self._hashing is not None:
+                await self._hashing
+                self._hashing = None
+            await self._drain_writes()
             if self.size == 0:
                 raise IngestError(400, "empty file: nothing to store")
             sha256 = self._file_hash.hexdigest()
@@ -237,7 +279,10 @@ class IngestSession:
             raise
 
     async def _store(self, sha256: str) -> Manifest:
-        if not self.chunked:
+        if self.chunked:
+            # Chunks were written without a sync each; make them all durable before the manifest exists.
+            await self.store.make_durable([blob_key(digest) for digest in dict.fromkeys(self._chunks)])
+        else:
             assert self._staging is not None and self._staging_fd is not None
             os.close(self._staging_fd)
             self._staging_fd = None
@@ -294,10 +339,12 @@ class IngestSession:
         if self._done:
             return
         self._done = True
-        if self._inflight is not None:
-            self._inflight.cancel()
-            await asyncio.gather(self._inflight, return_exceptions=True)
-            self._inflight = None
+        pending = [f for f in [self._hashing, *self._writes] if f is not None]
+        for future in pending:
+            future.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._hashing = None
+        self._writes.clear()
         self._discard_staging()
         state = self.ingestor.catalog.state
         for digest in self._release_chunks(delete=True):

@@ -56,6 +56,16 @@ class ObjectStore(abc.ABC):
     async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
         """Atomically store ``data`` under ``key``."""
 
+    async def put_bytes_deferred(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Like put_bytes (atomic), but durability may wait until ``make_durable`` names the key.
+
+        Lets a writer of many objects pay for syncing once at the end instead of once per object.
+        """
+        await self.put_bytes(key, data)
+
+    async def make_durable(self, keys: list[str]) -> None:
+        """Return once every named object is on stable storage (no-op where puts are durable already)."""
+
     @abc.abstractmethod
     async def get_bytes(self, key: str) -> bytes:
         """The whole object (for small objects such as manifests)."""

@@ -45,10 +45,10 @@ class FilesystemStore(ObjectStore):
         path = self._path(key)
         return path if path.is_file() else None
 
-    def _install(self, tmp: Path, key: str) -> None:
+    def _install(self, tmp: Path, key: str, sync: bool = True) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if self._fsync:
+        if self._fsync and sync:
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -76,13 +76,30 @@ class FilesystemStore(ObjectStore):
         _check_key(key)
         await asyncio.to_thread(self._put_bytes_sync, key, data)
 
-    def _put_bytes_sync(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put_bytes_deferred(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        _check_key(key)
+        await asyncio.to_thread(self._put_bytes_sync, key, data, False)
+
+    async def make_durable(self, keys: list[str]) -> None:
+        if self._fsync and keys:
+            await asyncio.to_thread(self._sync_files, [self._path(k) for k in keys])
+
+    @staticmethod
+    def _sync_files(paths: list[Path]) -> None:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _put_bytes_sync(self, key: str, data: bytes | bytearray | memoryview, sync: bool = True) -> None:
         fd, tmp_name = tempfile.mkstemp(dir=self._staging, prefix="put-")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            self._install(tmp, key)
+            self._install(tmp, key, sync)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -1,0 +1,290 @@
+"""Foundation benchmarks, each against its anchor measured in the same run on this machine.
+
+* ingest: a 1 GiB upload (curl -T) vs the hashlib SHA-256 + SHA-1 ceiling (one pass of each over
+  the same bytes, the minimum work any ingest must do);
+* download: one stream of the whole file, and 2 MiB range requests (wrk), vs nginx serving the
+  same file from disk;
+* memory: peak RSS of the server process while it ingests a 2 GiB upload.
+
+Run: ``python bench/bench_foundation.py [--size-mib 1024] [--out bench/results]``. Loopback only;
+every phase is bounded in time. Prints ratios and writes ``foundation.png`` and ``foundation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BLOCK = 8 * 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(port)
+
+
+def make_file(path: Path, size: int) -> None:
+    seed = os.urandom(BLOCK)
+    with path.open("wb") as handle:
+        written = 0
+        counter = 0
+        while written < size:
+            block = hashlib.sha256(counter.to_bytes(8, "big")).digest() + seed[32:]
+            block = block[: size - written]
+            handle.write(block)
+            written += len(block)
+            counter += 1
+
+
+def hashing_ceiling(path: Path) -> float:
+    """Bytes/s of one SHA-256 pass plus one SHA-1 pass over the file (page cache hot)."""
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1()
+    size = path.stat().st_size
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        while block := handle.read(BLOCK):
+            sha256.update(block)
+            sha1.update(block)
+    return size / (time.perf_counter() - started)
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                text = Path(f"/proc/{self.pid}/status").read_text()
+                rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) * 1024  # type: ignore[union-attr]
+                self.peak = max(self.peak, rss)
+            except (OSError, AttributeError):
+                pass
+            time.sleep(0.05)
+
+
+def start_gateway(data: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TGW_STORAGE__PATH": str(data),
+        "TGW_GATEWAY__HOST": "127.0.0.1",
+        "TGW_GATEWAY__PORT": str(port),
+        "TGW_NOSTR__PUBLISH": "false",
+        "TGW_NOSTR__RELAYS": "[]",
+        "TGW_DHT__ENABLED": "false",
+        "TGW_RATE_LIMITING__ENABLED": "false",
+        "TGW_LOGGING__LEVEL": "WARNING",
+        "TGW_STORAGE__MAX_FILE_SIZE": str(64 * 1024**3),
+        "TGW_RATE_LIMITING__UPLOAD__MAX_FILE_SIZE": str(64 * 1024**3),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "torrent_gateway.cli", "serve"], env=env, stdout=subprocess.DEVNULL
+    )
+    wait_port(port)
+    return process
+
+
+def start_nginx(root: Path, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path {workdir}/body;
+  proxy_temp_path {workdir}/proxy;
+  fastcgi_temp_path {workdir}/fastcgi;
+  uwsgi_temp_path {workdir}/uwsgi;
+  scgi_temp_path {workdir}/scgi;
+  server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+"""
+    )
+    process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return process
+
+
+def curl_upload(url: str, path: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
+    started = time.perf_counter()
+    result = subprocess.run(
+        ["curl", "-sS", "--fail", "-T", str(path), "-H", "Content-Type: application/octet-stream", url],
+        capture_output=True,
+        timeout=900,
+        check=True,
+    )
+    elapsed = time.perf_counter() - started
+    return elapsed, json.loads(result.stdout)
+
+
+def curl_download(url: str) -> float:
+    """Best of three single-stream downloads, bytes/s."""
+    speeds = []
+    for _ in range(3):
+        out = subprocess.run(
+            ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{speed_download}", url],
+            capture_output=True,
+            timeout=300,
+            check=True,
+        ).stdout
+        speeds.append(float(out))
+    return max(speeds)
+
+
+WRK_RANGES = """
+local size = {size}
+local span = 2097152
+math.randomseed({seed})
+request = function()
+  local start = math.random(0, math.floor((size - span) / span)) * span
+  return wrk.format("GET", "{path}", {{["Range"] = "bytes=" .. start .. "-" .. (start + span - 1)}})
+end
+"""
+
+
+def wrk_ranges(base: str, path: str, size: int, workdir: Path, seconds: int = 5) -> float:
+    """Bytes/s of 2 MiB range requests over 2 keep-alive connections."""
+    script = workdir / "ranges.lua"
+    script.write_text(WRK_RANGES.format(size=size, seed=7, path=path))
+    out = subprocess.run(
+        ["wrk", "-t1", "-c2", f"-d{seconds}s", "-s", str(script), base + path],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    match = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+    assert match, out
+    value, unit = float(match.group(1)), match.group(2)
+    scale = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[unit]
+    return value * scale
+
+
+def plot(results: dict, out: Path) -> None:  # type: ignore[type-arg]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["ingest", "download", "2 MiB ranges"]
+    ours = [results["ingest_bps"], results["download_bps"], results["ranges_bps"]]
+    anchor = [results["hash_ceiling_bps"], results["nginx_download_bps"], results["nginx_ranges_bps"]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = range(len(labels))
+    ax.bar([i - 0.2 for i in x], [v / 1e9 for v in ours], width=0.4, label="torrent-gateway")
+    ax.bar([i + 0.2 for i in x], [v / 1e9 for v in anchor], width=0.4, label="anchor (hashlib / nginx)")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("GB/s")
+    ax.set_title(f"Foundation throughput (peak RSS {results['peak_rss_mb']:.0f} MB during 2 GiB upload)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rss-size-mib", type=int, default=2048)
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="tgw-bench-"))
+    workdir.chmod(0o755)  # nginx workers run as an unprivileged user
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        size = args.size_mib * 1024 * 1024
+        source = workdir / "source.bin"
+        make_file(source, size)
+        ceiling = hashing_ceiling(source)
+
+        port = free_port()
+        gateway = start_gateway(workdir / "data", port)
+        processes.append(gateway)
+        base = f"http://127.0.0.1:{port}"
+        # Peak RSS while a fresh server ingests the big upload, before any download fills the chunk cache.
+        big = workdir / "big.bin"
+        make_file(big, args.rss_size_mib * 1024 * 1024)
+        sampler = RssSampler(gateway.pid)
+        sampler.start()
+        curl_upload(f"{base}/api/upload?name=big.bin", big)
+        sampler.stop.set()
+        big.unlink()
+        elapsed, info = curl_upload(f"{base}/api/upload?name=source.bin", source)
+        ingest_bps = size / elapsed
+
+        download_bps = curl_download(f"{base}/api/download/{info['sha256']}")
+        ranges_bps = wrk_ranges(base, f"/api/download/{info['sha256']}", size, workdir)
+
+        nginx_port = free_port()
+        processes.append(start_nginx(workdir, nginx_port, workdir))
+        nginx_base = f"http://127.0.0.1:{nginx_port}"
+        nginx_download = curl_download(f"{nginx_base}/source.bin")
+        nginx_ranges = wrk_ranges(nginx_base, "/source.bin", size, workdir)
+
+        sampler.stop.set()
+        results = {
+            "size_bytes": size,
+            "hash_ceiling_bps": ceiling,
+            "ingest_bps": ingest_bps,
+            "download_bps": download_bps,
+            "ranges_bps": ranges_bps,
+            "nginx_download_bps": nginx_download,
+            "nginx_ranges_bps": nginx_ranges,
+            "peak_rss_mb": sampler.peak / 1e6,
+        }
+        (out / "foundation.json").write_text(json.dumps(results, indent=2))
+        plot(results, out / "foundation.png")
+        gb = 1e9
+        print(f"ingest   {ingest_bps / gb:6.2f} GB/s  vs hashlib ceiling {ceiling / gb:6.2f} GB/s  ratio {ingest_bps / ceiling:5.2f} (target >= 0.70)")
+        print(f"download {download_bps / gb:6.2f} GB/s  vs nginx          {nginx_download / gb:6.2f} GB/s  ratio {download_bps / nginx_download:5.2f} (target >= 0.50)")
+        print(f"ranges   {ranges_bps / gb:6.2f} GB/s  vs nginx          {nginx_ranges / gb:6.2f} GB/s  ratio {ranges_bps / nginx_ranges:5.2f} (target >= 0.50)")
+        print(f"peak RSS {sampler.peak / 1e6:6.0f} MB during a {args.rss_size_mib} MiB upload (target < 200 MB)")
+        print(f"plot: {out / 'foundation.png'}")
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
