@@ -148,6 +148,29 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    settings = _load(args, **{"storage.path": args.data})
+    _configure_logging(settings)
+    from .gc import collect_garbage
+    from .services import build_services
+
+    async def run() -> object:
+        services = build_services(settings)
+        try:
+            grace = settings.gc.grace_period if args.grace is None else args.grace
+            await services.store.cleanup_staging(older_than=max(grace, 1))
+            return await collect_garbage(services, grace=grace)
+        finally:
+            await services.close()
+
+    report = asyncio.run(run())
+    print(
+        f"removed {report.blobs_removed} blobs ({report.bytes_freed} bytes), {report.torrents_removed} torrents, "  # type: ignore[attr-defined]
+        f"{report.hls_removed} HLS objects; {report.files_expired} files expired"  # type: ignore[attr-defined]
+    )
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _load(args)
     print(json.dumps(settings.redacted(), indent=2))
@@ -185,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = sub.add_parser("reindex", help="rebuild the state indexes from the manifests")
     reindex.add_argument("--data", help="storage directory (storage.path)")
     reindex.set_defaults(func=cmd_reindex)
+
+    gc = sub.add_parser("gc", help="remove bytes no file references (and files past retention)")
+    gc.add_argument("--data", help="storage directory (storage.path)")
+    gc.add_argument("--grace", type=float, help="seconds of grace for young objects (default: gc.grace_period)")
+    gc.set_defaults(func=cmd_gc)
 
     check = sub.add_parser("check-config", help="validate the configuration and print it (secrets masked)")
     check.set_defaults(func=cmd_check_config)

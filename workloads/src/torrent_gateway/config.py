@@ -272,6 +272,15 @@ class MonitoringSettings(_Section):
     probe_interval: float = Field(10.0, gt=0, description="Seconds between health probes.")
 
 
+class GCSettings(_Section):
+    enabled: bool = Field(True, description="Run the garbage collector in the background.")
+    interval: int = Field(3600, ge=10, description="Seconds between garbage collection passes.")
+    grace_period: int = Field(
+        3600, ge=0, description="Unreferenced bytes younger than this many seconds are kept (uploads in flight)."
+    )
+    retention_days: float = Field(0, ge=0, description="Delete files older than this many days; 0 keeps them forever.")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     json_format: bool = Field(False, description="Log one JSON object per line.")
@@ -298,6 +307,7 @@ class Settings(BaseSettings):
     rate_limiting: RateLimitSettings = Field(default_factory=RateLimitSettings)
     hls: HLSSettings = Field(default_factory=HLSSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    gc: GCSettings = Field(default_factory=GCSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -61,6 +61,7 @@ SECTION_TITLES = {
     "rate_limiting": "Rate limits (per client IP unless noted).",
     "hls": "HLS streaming of uploaded videos.",
     "monitoring": "Health scores and alerts.",
+    "gc": "Garbage collection of bytes no file uses, and optional retention by age.",
     "logging": "Log output.",
 }
 

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
 from ..services import Services, build_services
+from ..state import StateUnavailable
 from ..storage import StoreUnavailable
 from . import download, files, health, upload
 
@@ -38,8 +39,20 @@ def create_app(
         removed = await svc.store.cleanup_staging()
         if removed:
             log.info("removed %d leftovers of interrupted uploads", removed)
+        try:
+            if await svc.state.zcard("idx:recent") == 0:
+                # In-memory state starts empty (and a Redis may have been flushed): rebuild the indexes.
+                indexed = await svc.catalog.reindex()
+                if indexed:
+                    log.info("rebuilt indexes of %d files from the manifests", indexed)
+        except (StateUnavailable, StoreUnavailable) as exc:
+            log.warning("indexes not checked at start (%s); run `torrent-gateway reindex` later", exc)
         for starter in svc.extras.get("startup", []):
             await starter()
+        if settings.gc.enabled:
+            from ..gc import run_periodically
+
+            svc.spawn(run_periodically(svc), "garbage-collector")
         try:
             yield
         finally:

@@ -216,6 +216,8 @@ class IngestSession:
             self._created_chunks.append(digest)
             await self.store.put_bytes_deferred(key, data)
         else:
+            # Reusing a stored chunk: refresh it so a concurrent GC pass sees it as young.
+            await self.store.touch(key)
             inflight[digest] -= 1
             if not inflight[digest]:
                 del inflight[digest]
@@ -269,8 +271,15 @@ class IngestSession:
                 if owner:
                     return await self.ingestor.catalog.publish(existing, owner)
                 return existing, False
-            manifest = await self._store(sha256)
-            record, created = await self.ingestor.catalog.publish(manifest, owner)
+            inflight = self.ingestor.inflight_chunks
+            inflight[sha256] += 1  # the whole-file blob is being committed: the GC keeps its hands off
+            try:
+                manifest = await self._store(sha256)
+                record, created = await self.ingestor.catalog.publish(manifest, owner)
+            finally:
+                inflight[sha256] -= 1
+                if inflight[sha256] <= 0:
+                    del inflight[sha256]
             self._release_chunks(delete=False)
             self._done = True
             return record, created
@@ -281,7 +290,10 @@ class IngestSession:
     async def _store(self, sha256: str) -> Manifest:
         if self.chunked:
             # Chunks were written without a sync each; make them all durable before the manifest exists.
-            await self.store.make_durable([blob_key(digest) for digest in dict.fromkeys(self._chunks)])
+            try:
+                await self.store.make_durable([blob_key(digest) for digest in dict.fromkeys(self._chunks)])
+            except FileNotFoundError:
+                raise IngestError(503, "a chunk vanished while the upload was committed; retry") from None
         else:
             assert self._staging is not None and self._staging_fd is not None
             os.close(self._staging_fd)

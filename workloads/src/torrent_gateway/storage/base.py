@@ -89,6 +89,9 @@ class ObjectStore(abc.ABC):
     def list(self, prefix: str = "") -> AsyncIterator[str]:
         """Keys under ``prefix``, sorted."""
 
+    async def touch(self, key: str) -> None:
+        """Mark an existing object as recently used (keeps the garbage collector's grace period)."""
+
     def local_path(self, key: str) -> Path | None:
         """A file path holding the object's bytes when the backend is local (for zero-copy sends)."""
         return None
@@ -96,8 +99,8 @@ class ObjectStore(abc.ABC):
     async def ping(self) -> None:
         """Raise StoreUnavailable when the backend cannot serve requests."""
 
-    async def cleanup_staging(self) -> int:
-        """Remove leftovers of interrupted writes; returns how many were removed."""
+    async def cleanup_staging(self, older_than: float = 0) -> int:
+        """Remove leftovers of interrupted writes at least ``older_than`` seconds old; returns how many."""
         return 0
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -75,6 +76,12 @@ class FilesystemStore(ObjectStore):
     async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
         _check_key(key)
         await asyncio.to_thread(self._put_bytes_sync, key, data)
+
+    async def touch(self, key: str) -> None:
+        try:
+            os.utime(self._path(key))
+        except FileNotFoundError:
+            pass
 
     async def put_bytes_deferred(self, key: str, data: bytes | bytearray | memoryview) -> None:
         _check_key(key)
@@ -157,10 +164,13 @@ class FilesystemStore(ObjectStore):
         if not self.root.is_dir():
             raise StoreError(f"storage root {self.root} is missing")
 
-    async def cleanup_staging(self) -> int:
+    async def cleanup_staging(self, older_than: float = 0) -> int:
         removed = 0
+        now = time.time()
         for entry in self._staging.iterdir():
             try:
+                if older_than and now - entry.stat().st_mtime < older_than:
+                    continue
                 if entry.is_dir():
                     import shutil
 

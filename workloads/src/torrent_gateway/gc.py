@@ -1,0 +1,120 @@
+"""Garbage collection: remove bytes no manifest needs, and files past their retention age.
+
+What a pass removes, once older than ``gc.grace_period``: blobs referenced by no manifest (chunks
+of aborted or crashed uploads, bytes of deleted files), torrents and HLS output of files that no
+longer exist. The manifests are the source of truth, not the state indexes. An upload in flight
+is protected three ways: its chunks are young (grace period), it is registered in the ingestor's
+in-flight set (same process), and manifests that appear while the pass runs are re-read before
+anything is deleted. A pass never removes bytes that a live manifest references.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .manifest import Manifest
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GCReport:
+    blobs_removed: int = 0
+    torrents_removed: int = 0
+    hls_removed: int = 0
+    files_expired: int = 0
+    bytes_freed: int = 0
+    kept_young: int = 0
+    removed_keys: list[str] = field(default_factory=list)
+
+
+async def _live_manifests(services: Services) -> dict[str, Manifest]:
+    return {m.sha256: m for m in [m async for m in services.catalog.iter_manifests()]}
+
+
+def _referenced_blobs(manifests: dict[str, Manifest]) -> set[str]:
+    referenced: set[str] = set()
+    for manifest in manifests.values():
+        referenced.update(key.removeprefix("blobs/") for key in manifest.object_keys())
+    return referenced
+
+
+async def collect_garbage(services: Services, *, now: float | None = None, grace: float | None = None) -> GCReport:
+    settings = services.settings.gc
+    now = time.time() if now is None else now
+    grace = settings.grace_period if grace is None else grace
+    report = GCReport()
+    store = services.store
+
+    await store.cleanup_staging(older_than=max(grace, 1))
+    manifests = await _live_manifests(services)
+    if settings.retention_days > 0:
+        cutoff = now - settings.retention_days * 86400
+        for manifest in list(manifests.values()):
+            if manifest.created < cutoff:
+                await services.catalog.delete_file(manifest.sha256)
+                manifests.pop(manifest.sha256)
+                report.files_expired += 1
+
+    candidates: list[tuple[str, int]] = []
+    async for key in store.list("blobs/"):
+        digest = key.removeprefix("blobs/")
+        if digest in services.ingestor.inflight_chunks:
+            continue
+        info = await store.stat(key)
+        if info is None:
+            continue
+        if now - info.modified < grace:
+            report.kept_young += 1
+            continue
+        candidates.append((digest, info.size))
+
+    # Snapshot what uploads are committing now, then re-read the manifests: a manifest written
+    # after this read belongs to an upload that was already in flight at the snapshot.
+    in_flight = set(services.ingestor.inflight_chunks)
+    referenced = _referenced_blobs(await _live_manifests(services))
+    for digest, size in candidates:
+        if digest in referenced or digest in in_flight or digest in services.ingestor.inflight_chunks:
+            continue
+        if await store.delete(f"blobs/{digest}"):
+            report.blobs_removed += 1
+            report.bytes_freed += size
+            report.removed_keys.append(f"blobs/{digest}")
+
+    in_flight = set(services.ingestor.inflight_chunks)
+    live = set((await _live_manifests(services)).keys()) | in_flight
+    async for key in store.list("torrents/"):
+        sha = key.removeprefix("torrents/").removesuffix(".torrent")
+        info = await store.stat(key)
+        if sha not in live and sha not in services.ingestor.inflight_chunks and info is not None and now - info.modified >= grace:
+            await store.delete(key)
+            report.torrents_removed += 1
+            report.removed_keys.append(key)
+    async for key in store.list("hls/"):
+        sha = key.split("/", 2)[1] if key.count("/") >= 2 else ""
+        info = await store.stat(key)
+        if sha not in live and info is not None and now - info.modified >= grace:
+            await store.delete(key)
+            report.hls_removed += 1
+    if report.blobs_removed or report.files_expired:
+        log.info(
+            "gc: removed %d blobs (%d bytes), %d torrents, %d HLS objects; %d files expired",
+            report.blobs_removed, report.bytes_freed, report.torrents_removed, report.hls_removed,
+            report.files_expired,
+        )
+    return report
+
+
+async def run_periodically(services: Services) -> None:
+    """The background pass of a gateway process (owned by ``services.spawn``)."""
+    interval = services.settings.gc.interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await collect_garbage(services)
+        except Exception:  # a failed pass is retried at the next interval
+            log.exception("garbage collection pass failed")

@@ -1,0 +1,373 @@
+"""Object store on S3 or MinIO through the ``minio`` SDK: the shared store of cluster mode.
+
+Atomicity comes from S3 itself: a single PUT or a multipart upload becomes visible only
+when it completes, so readers see the old object, the new one, or nothing. An upload
+interrupted by an error in the source, a network failure or a cancelled caller aborts its
+multipart upload, so no object appears under the key.
+
+The SDK is synchronous; its calls run on a private thread pool sized like the HTTP
+connection pool, so parallel range reads each get a thread and a kept-alive connection
+(the default asyncio executor has only ``cpu + 4`` threads and is shared with everything
+else). urllib3 is set up with short connect timeouts and few retries: an endpoint that is
+down fails within a couple of seconds as :class:`StoreUnavailable`, never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.helpers import check_bucket_name
+
+from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from ..config import S3Settings
+
+T = TypeVar("T")
+
+STAGING = "staging"
+# S3 error codes that mean "the service is struggling, retry later" rather than "you asked wrong".
+_TRANSIENT_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized"}
+)
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject"})
+
+
+class _UploadAborted(Exception):
+    """Raised inside the upload thread when the awaiting caller went away."""
+
+
+def _check_key(key: str) -> str:
+    # Same key grammar as the filesystem backend, so a key valid on one backend is valid on all.
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] == ".staging":
+        raise StoreError(f"invalid object key {key!r}")
+    return key
+
+
+def _split_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
+    """Accept ``host:port`` (the SDK's form) as well as a URL with a scheme."""
+    if endpoint.startswith("https://"):
+        return endpoint[len("https://") :].rstrip("/"), True
+    if endpoint.startswith("http://"):
+        return endpoint[len("http://") :].rstrip("/"), False
+    return endpoint.rstrip("/"), secure
+
+
+class _AbortableReader:
+    """A file wrapper whose ``read`` fails once ``abort`` is set, so the SDK aborts its multipart upload."""
+
+    def __init__(self, raw: BinaryIO, abort: threading.Event) -> None:
+        self._raw = raw
+        self._abort = abort
+
+    def read(self, size: int = -1) -> bytes:
+        if self._abort.is_set():
+            raise _UploadAborted("upload cancelled by the caller")
+        return self._raw.read(size)
+
+
+class S3Store(ObjectStore):
+    name = "s3"
+
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        secure: bool = False,
+        region: str = "us-east-1",
+        cache_dir: str | Path | None = None,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 30.0,
+        pool_size: int = 32,
+        part_size: int = 0,
+        parallel_uploads: int = 3,
+    ) -> None:
+        host, secure = _split_endpoint(endpoint, secure)
+        if not host:
+            raise StoreError("S3 endpoint is empty")
+        try:
+            check_bucket_name(bucket)
+        except ValueError as exc:
+            raise StoreError(f"invalid S3 bucket name {bucket!r}") from exc
+        self.endpoint = host
+        self.bucket = bucket
+        self._part_size = part_size
+        self._parallel_uploads = parallel_uploads
+        # One retry for a refused connect or a dropped keep-alive connection, one for a 5xx; nothing
+        # long: callers turn StoreUnavailable into 503 and clients retry.
+        retries = urllib3.Retry(
+            total=3,
+            connect=1,
+            read=1,
+            status=1,
+            other=0,
+            backoff_factor=0.1,
+            status_forcelist=(500, 502, 503, 504),
+        )
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=retries,
+            maxsize=pool_size,
+            block=False,
+        )
+        self._client = Minio(
+            host,
+            access_key=access_key or None,
+            secret_key=secret_key or None,
+            secure=secure,
+            region=region or None,
+            http_client=self._http,
+        )
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="tgw-s3")
+        self._bucket_ready = False
+        self._bucket_lock = threading.Lock()
+        if cache_dir:
+            self._staging = Path(cache_dir).resolve() / STAGING
+            self._own_staging_root: Path | None = None
+        else:
+            root = Path(tempfile.mkdtemp(prefix="tgw-s3-"))
+            self._staging = root / STAGING
+            self._own_staging_root = root
+        self._staging.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: S3Settings) -> S3Store:
+        return cls(
+            settings.endpoint,
+            settings.bucket,
+            settings.access_key.get_secret_value(),
+            settings.secret_key.get_secret_value(),
+            secure=settings.secure,
+            region=settings.region,
+            cache_dir=settings.cache_dir or None,
+        )
+
+    # -- plumbing --------------------------------------------------------------------------------
+    async def _run(self, key: str, func: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _guarded, key, func, *args)
+
+    def _ensure_bucket_sync(self) -> None:
+        if self._bucket_ready:
+            return
+        with self._bucket_lock:
+            if self._bucket_ready:
+                return
+            if not self._client.bucket_exists(self.bucket):
+                try:
+                    self._client.make_bucket(self.bucket)
+                except S3Error as exc:
+                    # Another replica created it between our check and our create.
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+            self._bucket_ready = True
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket when it does not exist yet (called lazily by every operation)."""
+        if not self._bucket_ready:
+            await self._run("", self._ensure_bucket_sync)
+
+    # -- ObjectStore -----------------------------------------------------------------------------
+    def staging_dir(self) -> Path:
+        return self._staging
+
+    async def put_file(self, key: str, path: Path) -> None:
+        _check_key(key)
+        await self.ensure_bucket()
+        abort = threading.Event()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, _guarded, key, self._put_file_sync, key, Path(path), abort)
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The thread cannot be killed: tell it to stop reading (which aborts the multipart upload)
+            # and wait for it, so nothing appears under the key after we return.
+            abort.set()
+            await _settle(future)
+            raise
+
+    def _put_file_sync(self, key: str, path: Path, abort: threading.Event) -> None:
+        try:
+            with open(path, "rb") as raw:
+                size = os.fstat(raw.fileno()).st_size
+                self._client.put_object(
+                    self.bucket,
+                    key,
+                    _AbortableReader(raw, abort),  # type: ignore[arg-type]
+                    size,
+                    part_size=self._part_size,
+                    num_parallel_uploads=self._parallel_uploads,
+                )
+        finally:
+            # The file is consumed whatever happened: a failed upload is retried from the client's side,
+            # and staging must not fill up with orphans.
+            path.unlink(missing_ok=True)
+
+    async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        _check_key(key)
+        await self.ensure_bucket()
+        view = memoryview(data)
+        await self._run(key, self._put_bytes_sync, key, view)
+
+    def _put_bytes_sync(self, key: str, view: memoryview) -> None:
+        self._client.put_object(
+            self.bucket,
+            key,
+            io.BytesIO(view),
+            view.nbytes,
+            part_size=self._part_size,
+            num_parallel_uploads=self._parallel_uploads,
+        )
+
+    async def get_bytes(self, key: str) -> bytes:
+        _check_key(key)
+        await self.ensure_bucket()
+        return await self._run(key, self._get_sync, key, 0, 0)
+
+    async def read_range(self, key: str, offset: int, length: int) -> bytes:
+        _check_key(key)
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must not be negative")
+        await self.ensure_bucket()
+        if length == 0:
+            # The SDK reads "length 0" as "to the end"; an empty read still reports a missing key.
+            if await self.stat(key) is None:
+                raise ObjectNotFound(key)
+            return b""
+        return await self._run(key, self._get_sync, key, offset, length)
+
+    def _get_sync(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            response = self._client.get_object(self.bucket, key, offset=offset, length=length)
+        except S3Error as exc:
+            if exc.code == "InvalidRange":
+                # The range starts at or past the end of the object: clamp to nothing, like pread.
+                return b""
+            raise
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        _check_key(key)
+        await self.ensure_bucket()
+        return await self._run(key, self._stat_sync, key)
+
+    def _stat_sync(self, key: str) -> ObjectInfo | None:
+        try:
+            obj = self._client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                return None
+            raise
+        modified = obj.last_modified.timestamp() if obj.last_modified else 0.0
+        return ObjectInfo(key=key, size=int(obj.size or 0), modified=modified)
+
+    async def delete(self, key: str) -> bool:
+        _check_key(key)
+        await self.ensure_bucket()
+        return await self._run(key, self._delete_sync, key)
+
+    def _delete_sync(self, key: str) -> bool:
+        # S3 DELETE succeeds on missing keys; the HEAD first tells the caller whether anything was there.
+        existed = self._stat_sync(key) is not None
+        if existed:
+            self._client.remove_object(self.bucket, key)
+        return existed
+
+    async def list(self, prefix: str = "") -> AsyncIterator[str]:  # type: ignore[override]
+        await self.ensure_bucket()
+        keys = await self._run(prefix, self._list_sync, prefix)
+        for key in keys:
+            yield key
+
+    def _list_sync(self, prefix: str) -> list[str]:
+        objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
+        # S3 already lists in UTF-8 byte order, which equals str order; sorting keeps the contract
+        # even on S3-compatible servers that do not.
+        return sorted(str(obj.object_name) for obj in objects if obj.object_name and not obj.is_dir)
+
+    async def ping(self) -> None:
+        try:
+            # ensure_bucket is a no-op once the bucket is known; a HEAD proves the endpoint is alive.
+            await self.ensure_bucket()
+            exists = await self._run("", self._client.bucket_exists, self.bucket)
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        if not exists:
+            self._bucket_ready = False
+            raise StoreUnavailable(f"bucket {self.bucket!r} does not exist")
+
+    async def cleanup_staging(self) -> int:
+        return await asyncio.to_thread(_empty_dir, self._staging)
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._http.clear()
+        if self._own_staging_root is not None:
+            shutil.rmtree(self._own_staging_root, ignore_errors=True)
+
+
+def _guarded(key: str, func: Callable[..., T], *args: Any) -> T:
+    """Run one SDK call, translating its failures into the store's exceptions."""
+    try:
+        return func(*args)
+    except S3Error as exc:
+        if exc.code in _MISSING_CODES:
+            raise ObjectNotFound(key) from None
+        if exc.code in _TRANSIENT_CODES:
+            raise StoreUnavailable(f"S3 is unavailable: {exc.code}") from exc
+        raise StoreError(f"S3 error {exc.code}: {exc.message}") from exc
+    except (ServerError, InvalidResponseError) as exc:
+        # 5xx or a non-S3 answer (typically a proxy in front of a dead backend).
+        raise StoreUnavailable(f"S3 is unavailable: {exc}") from exc
+    except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+        raise StoreUnavailable(f"S3 endpoint unreachable: {type(exc).__name__}") from exc
+    except MinioException as exc:
+        raise StoreError(f"S3 client error: {exc}") from exc
+
+
+async def _settle(future: asyncio.Future[Any]) -> None:
+    """Wait until a thread-backed future is done, even if we are cancelled again meanwhile."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+def _empty_dir(directory: Path) -> int:
+    removed = 0
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
