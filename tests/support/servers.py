@@ -120,7 +120,7 @@ class UvicornThread:
 
         self.port = port or free_port()
         self.config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **config
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **{"proxy_headers": False, **config}
         )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -42,8 +42,10 @@ def _encode(value: Any, out: list[bytes]) -> None:
         out.append(b"e")
     elif isinstance(value, dict):
         out.append(b"d")
-        items = [(k.encode() if isinstance(k, str) else bytes(k), v) for k, v in value.items()]
+        items = [(_key_bytes(k), v) for k, v in value.items()]
         items.sort(key=lambda kv: kv[0])
+        if any(items[i][0] == items[i + 1][0] for i in range(len(items) - 1)):
+            raise ValueError("the same key given twice (as str and bytes)")
         for key, item in items:
             out.append(b"%d:" % len(key))
             out.append(key)
@@ -51,6 +53,14 @@ def _encode(value: Any, out: list[bytes]) -> None:
         out.append(b"e")
     else:
         raise TypeError(f"cannot bencode {type(value).__name__}")
+
+
+def _key_bytes(key: Any) -> bytes:
+    if isinstance(key, str):
+        return key.encode()
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return bytes(key)
+    raise TypeError(f"dictionary keys must be str or bytes, not {type(key).__name__}")
 
 
 def bdecode(data: bytes, *, max_length: int = 64 * 1024 * 1024) -> Any:
@@ -85,7 +95,8 @@ def _decode(data: memoryview, pos: int, depth: int) -> tuple[Any, int]:
     if lead == ord("i"):
         end = bytes(data[pos + 1 : pos + 32]).index(b"e") + pos + 1
         digits = bytes(data[pos + 1 : end])
-        if not digits or digits in (b"-", b"-0") or (digits[0:1] == b"0" and len(digits) > 1) or digits.startswith(b"-0"):
+        magnitude = digits[1:] if digits.startswith(b"-") else digits
+        if not magnitude or not _is_ascii_digits(magnitude) or (magnitude[0:1] == b"0" and digits != b"0"):
             raise BencodeError("non-canonical integer")
         return int(digits), end + 1
     if lead == ord("l"):
@@ -111,7 +122,7 @@ def _decode(data: memoryview, pos: int, depth: int) -> tuple[Any, int]:
     if ord("0") <= lead <= ord("9"):
         colon = bytes(data[pos : pos + 21]).index(b":") + pos
         digits = bytes(data[pos:colon])
-        if digits[0:1] == b"0" and len(digits) > 1:
+        if not _is_ascii_digits(digits) or (digits[0:1] == b"0" and len(digits) > 1):
             raise BencodeError("non-canonical string length")
         length = int(digits)
         start = colon + 1
@@ -119,3 +130,8 @@ def _decode(data: memoryview, pos: int, depth: int) -> tuple[Any, int]:
             raise BencodeError("string runs past the end")
         return bytes(data[start : start + length]), start + length
     raise BencodeError(f"unexpected byte {lead!r} at {pos}")
+
+
+def _is_ascii_digits(raw: bytes) -> bool:
+    # int() also accepts spaces, underscores and other Unicode digits; bencoding allows none of them.
+    return bool(raw) and all(0x30 <= byte <= 0x39 for byte in raw)

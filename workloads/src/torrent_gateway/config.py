@@ -213,6 +213,9 @@ class AuthSettings(_Section):
     admin_pubkeys: list[str] = Field(default_factory=list, description="Hex pubkeys with admin rights.")
     session_ttl: int = Field(86400, ge=60, description="Seconds a login session lasts.")
     challenge_ttl: int = Field(300, ge=10, description="Seconds a login challenge stays valid.")
+    nip46_allow_private_relays: bool = Field(
+        False, description="Let bunker:// logins use relays on private or loopback addresses (tests, LANs)."
+    )
 
     @field_validator("admin_pubkeys")
     @classmethod
@@ -244,14 +247,20 @@ class AuthLimit(_Section):
     login_attempts_per_minute: int = Field(10, ge=1, description="Login attempts per client IP per minute.")
 
 
+class TrackerLimit(_Section):
+    requests_per_second: float = Field(10.0, gt=0, description="Announces/scrapes per second per client IP.")
+    burst_size: int = Field(100, ge=1, description="Announce/scrape burst per client IP.")
+
+
 class RateLimitSettings(_Section):
     enabled: bool = Field(True, description="Enforce the limits below.")
     upload: UploadLimit = Field(default_factory=UploadLimit, description="Uploads, per client IP.")
     download: DownloadLimit = Field(default_factory=DownloadLimit, description="Downloads, all clients together.")
     stream: StreamLimit = Field(default_factory=StreamLimit, description="HLS stream requests, per file.")
     auth: AuthLimit = Field(default_factory=AuthLimit, description="Login attempts, per client IP.")
-    fail_open: list[str] = Field(
-        default_factory=lambda: ["download", "stream"],
+    tracker: TrackerLimit = Field(default_factory=TrackerLimit, description="Tracker requests, per client IP.")
+    fail_open: list[Literal["upload", "download", "stream", "auth", "tracker"]] = Field(
+        default_factory=lambda: ["download", "stream", "tracker"],
         description="Limits that let requests through while Redis is unreachable (others refuse).",
     )
 

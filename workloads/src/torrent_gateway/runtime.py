@@ -20,11 +20,27 @@ def build_serve_app(settings: Settings) -> Any:
     services = build_services(settings)
     app = create_app(settings, services, extensions=_serve_extensions(settings))
     _own_services(app, services)
-    return app
+    return _with_rate_limits(app, services)
+
+
+def _with_rate_limits(app: Any, services: Services) -> Any:
+    """Wrap the whole ASGI app (gateway, Blossom, tracker) in the shared rate limiter."""
+    from .ratelimit import open_limiter, wrap_with_rate_limits
+
+    settings = services.settings
+    if not settings.rate_limiting.enabled:
+        return app
+    limiter = open_limiter(settings)
+    services.extras["ratelimiter"] = limiter
+    services.extras.setdefault("health_probes", {})["ratelimit"] = limiter.ping
+    services.extras.setdefault("shutdown", []).append(limiter.aclose)
+    return wrap_with_rate_limits(app, settings, limiter)
 
 
 def _serve_extensions(settings: Settings) -> list[Any]:
-    return []
+    from .nostr import gateway_extension as nostr_extension
+
+    return [nostr_extension]
 
 
 def _own_services(app: FastAPI, services: Services) -> None:

@@ -40,3 +40,23 @@ async def load_manifest(sha256: str, services: Services) -> Manifest:
     if manifest is None:
         raise HTTPException(404, "no file with this sha256")
     return manifest
+
+ERROR_SCHEMA = {"content": {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for the documented error statuses of a route."""
+    text = {
+        400: "Malformed request (hash, body, multipart, header)",
+        401: "Missing or invalid credentials",
+        403: "Forbidden (banned or not allowed)",
+        404: "No such file",
+        413: "Over the size limit",
+        415: "Unsupported media type",
+        416: "Range not satisfiable",
+        422: "Invalid parameters",
+        429: "Rate limited",
+        451: "Removed by an administrator",
+        503: "A backend is unavailable; retry later",
+    }
+    return {code: {"description": text[code], **ERROR_SCHEMA} for code in codes}

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from ..manifest import Manifest
 from ..services import Services
 from ..storage import StoreUnavailable
-from .deps import ServicesDep, load_manifest
+from .deps import ServicesDep, error_responses, load_manifest
 from .ranges import (
     ByteRange,
     RangeNotSatisfiable,
@@ -155,14 +155,25 @@ async def _serve(sha256: str, request: Request, services: Services, *, webseed: 
     return FileResponse(services, manifest, request, disposition=disposition, cors=True)
 
 
-@router.api_route("/api/download/{sha256}", methods=["GET", "HEAD"])
+BYTES_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "The whole file", "content": {"application/octet-stream": {}}},
+    206: {"description": "The requested range(s)", "content": {"application/octet-stream": {}}},
+    304: {"description": "Not modified (If-None-Match matched)"},
+    **error_responses(400, 404, 416, 429, 503),
+}
+
+
+@router.get("/api/download/{sha256}", responses=BYTES_RESPONSES)
+@router.head("/api/download/{sha256}", include_in_schema=False)
 async def download(sha256: str, request: Request, services: ServicesDep) -> Response:
     """The file's bytes; supports Range (single and multiple), If-None-Match and If-Range."""
     return await _serve(sha256, request, services, webseed=False)
 
 
-@router.api_route("/api/webseed/{sha256}", methods=["GET", "HEAD"])
-@router.api_route("/api/webseed/{sha256}/{name:path}", methods=["GET", "HEAD"])
+@router.get("/api/webseed/{sha256}", responses=BYTES_RESPONSES)
+@router.head("/api/webseed/{sha256}", include_in_schema=False)
+@router.get("/api/webseed/{sha256}/{name:path}", responses=BYTES_RESPONSES, operation_id="webseed_named")
+@router.head("/api/webseed/{sha256}/{name:path}", include_in_schema=False)
 async def webseed(sha256: str, request: Request, services: ServicesDep, name: str = "") -> Response:
     """BEP 19 WebSeed: plain HTTP range requests; the trailing name is ignored."""
     return await _serve(sha256, request, services, webseed=True)

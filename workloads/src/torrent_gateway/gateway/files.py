@@ -10,13 +10,13 @@ from fastapi.responses import Response
 from ..ingest.torrent import render_metainfo
 from ..manifest import torrent_key
 from ..storage import ObjectNotFound
-from .deps import ServicesDep, load_manifest
+from .deps import ServicesDep, error_responses, load_manifest
 from .urls import base_url, describe, tracker_urls, webseed_url
 
 router = APIRouter(tags=["files"])
 
 
-@router.get("/api/files")
+@router.get("/api/files", responses=error_responses(422, 503))
 async def list_files(
     request: Request,
     services: ServicesDep,
@@ -28,14 +28,17 @@ async def list_files(
     return {"files": [describe(request, services.settings, m) for m in manifests], "offset": offset, "limit": limit}
 
 
-@router.get("/api/files/{sha256}")
+@router.get("/api/files/{sha256}", responses=error_responses(400, 404, 503))
 async def file_info(sha256: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Name, size, type, sha256, infohash, magnet (xt, dn, xl, tr, ws) and every URL of one file."""
     manifest = await load_manifest(sha256, services)
     return describe(request, services.settings, manifest)
 
 
-@router.get("/api/torrent/{sha256}")
+@router.get(
+    "/api/torrent/{sha256}",
+    responses={200: {"content": {"application/x-bittorrent": {}}, "description": "The .torrent"}, **error_responses(400, 404, 503)},
+)
 async def torrent_file(sha256: str, request: Request, services: ServicesDep) -> Response:
     """The .torrent: our tracker(s) in announce/announce-list, our WebSeed in url-list."""
     manifest = await load_manifest(sha256, services)

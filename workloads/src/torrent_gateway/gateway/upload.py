@@ -7,6 +7,7 @@ disconnects mid-upload leaves nothing behind.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..manifest import Manifest
 from ..services import Services
 from ..state import StateUnavailable
 from ..storage import StoreUnavailable
-from .deps import PubkeyDep, ServicesDep
+from .deps import PubkeyDep, ServicesDep, error_responses
 from .urls import describe
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,24 @@ def _check_owner(services: Services, pubkey: str | None) -> None:
         raise HTTPException(401, "log in to upload (anonymous uploads are disabled)")
 
 
-async def _finish(session: IngestSession, request: Request, services: Services, pubkey: str | None) -> JSONResponse:
-    manifest, created = await session.finish(pubkey)
+async def _finish(
+    session: IngestSession,
+    request: Request,
+    services: Services,
+    pubkey: str | None,
+    body_digest: Any = None,
+) -> JSONResponse:
+    expected = getattr(request.state, "nip98_payload", None)
+
+    async def accept(sha256: str, size: int) -> None:
+        # A NIP-98 event that signs a payload hash binds the request to exactly that body.
+        if expected is None:
+            return
+        actual = body_digest.hexdigest() if body_digest is not None else sha256
+        if actual != expected:
+            raise IngestError(401, "NIP-98 payload tag does not match the request body")
+
+    manifest, created = await session.finish(pubkey, accept=accept)
     return _reply(request, services, manifest, created)
 
 
@@ -61,7 +78,20 @@ def _translate(exc: Exception) -> HTTPException:
     raise exc
 
 
-@router.put("/api/upload", status_code=201)
+UPLOAD_RESPONSES = {200: {"description": "Already stored: the existing record"}, **error_responses(400, 401, 403, 413, 429, 451, 503)}
+
+
+@router.put(
+    "/api/upload",
+    status_code=201,
+    responses=UPLOAD_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def upload_raw(request: Request, services: ServicesDep, pubkey: PubkeyDep, name: str | None = None) -> Any:
     """Raw body upload. Name from ``?name=`` or the ``X-Filename`` header; type from Content-Type."""
     _check_owner(services, pubkey)
@@ -176,7 +206,25 @@ class _MultipartFileReader:
             raise HTTPException(400, "multipart body ended inside the file part")
 
 
-@router.post("/api/upload", status_code=201)
+@router.post(
+    "/api/upload",
+    status_code=201,
+    responses={**UPLOAD_RESPONSES, **error_responses(415)},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    },
+)
 async def upload_multipart(request: Request, services: ServicesDep, pubkey: PubkeyDep) -> Any:
     """``curl -F file=@movie.mp4 http://localhost:9876/api/upload``"""
     _check_owner(services, pubkey)
@@ -187,11 +235,14 @@ async def upload_multipart(request: Request, services: ServicesDep, pubkey: Pubk
     reader: _MultipartFileReader | None = None
     try:
         reader = _MultipartFileReader(services, declared, content_type)
+        body_digest = hashlib.sha256() if getattr(request.state, "nip98_payload", None) else None
         async for data in request.stream():
+            if body_digest is not None:
+                body_digest.update(data)
             await reader.write(data)
         reader.finalize()
         assert reader.session is not None
-        return await _finish(reader.session, request, services, pubkey)
+        return await _finish(reader.session, request, services, pubkey, body_digest)
     except ClientDisconnect:
         log.info("client went away during a multipart upload")
         raise HTTPException(400, "client disconnected before the upload completed") from None
