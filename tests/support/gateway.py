@@ -40,15 +40,33 @@ class RunningGateway:
 
 @contextlib.contextmanager
 def running_gateway(
-    data_dir: Path, extensions: list[Any] | None = None, **sections: dict[str, Any]
+    data_dir: Path, extensions: list[Any] | None = None, *, serve: bool = False, **sections: dict[str, Any]
 ) -> Iterator[RunningGateway]:
+    """A gateway on a free port. ``serve=True`` runs the full one-process composition of the CLI's serve."""
     port = free_port()
     sections.setdefault("gateway", {})
     sections["gateway"].setdefault("public_url", f"http://127.0.0.1:{port}")
     sections["gateway"].setdefault("port", port)
     settings = gateway_settings(data_dir, **sections)
-    services = build_services(settings)
-    app = create_app(settings, services, extensions=extensions)
-    services.extras.setdefault("shutdown", []).insert(0, services.close)
+    if serve:
+        from torrent_gateway.runtime import build_serve_app
+
+        app = build_serve_app(settings)
+        services = find_services(app)
+    else:
+        services = build_services(settings)
+        app = create_app(settings, services, extensions=extensions)
+        services.extras.setdefault("shutdown", []).insert(0, services.close)
     with UvicornThread(app, port=port) as server:
         yield RunningGateway(settings, services, server)
+
+
+def find_services(app: Any) -> Services:
+    """The Services of a (possibly middleware-wrapped) serve app."""
+    current = app
+    for _ in range(10):
+        state = getattr(current, "state", None)
+        if state is not None and hasattr(state, "services"):
+            return state.services  # type: ignore[no-any-return]
+        current = getattr(current, "app", None)
+    raise LookupError("no services found on the app")

@@ -24,6 +24,30 @@ log = logging.getLogger(__name__)
 Extension = Callable[[FastAPI, Services], Any]
 
 
+COMMON_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 451, 503)
+
+
+def _document_common_errors(app: FastAPI) -> None:
+    """Every API route shares one error shape (JSON ``detail``) and the same middleware (rate limits,
+    auth, backends): document those statuses on every operation so clients and schema checkers know them."""
+    from fastapi.openapi.utils import get_openapi
+
+    from .deps import error_responses
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    if isinstance(operation, dict) and "responses" in operation:
+                        for code, entry in error_responses(*COMMON_ERRORS).items():
+                            operation["responses"].setdefault(str(code), entry)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings,
     services: Services | None = None,
@@ -76,6 +100,7 @@ def create_app(
     app.include_router(health.router)
     for extension in extensions or []:
         extension(app, svc)
+    _document_common_errors(app)
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:

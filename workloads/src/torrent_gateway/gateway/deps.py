@@ -51,6 +51,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         401: "Missing or invalid credentials",
         403: "Forbidden (banned or not allowed)",
         404: "No such file",
+        409: "Conflict with the current state",
         413: "Over the size limit",
         415: "Unsupported media type",
         416: "Range not satisfiable",
