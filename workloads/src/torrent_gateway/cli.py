@@ -28,6 +28,8 @@ def _configure_logging(settings: Settings) -> None:
     else:
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=settings.logging.level, format=fmt, force=True)
+    # urllib3 (MinIO SDK) logs every retry during an S3 outage; our own log line says it once.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def _load(args: argparse.Namespace, **overrides: Any) -> Settings:

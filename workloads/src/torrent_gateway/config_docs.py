@@ -24,7 +24,8 @@ HEADER = """\
 
 def _scalar(value: Any) -> str:
     if isinstance(value, SecretStr):
-        value = ""
+        # Only defaults are rendered here, and they hold no secret (empty, or a local Redis URL).
+        value = value.get_secret_value()
     return json.dumps(value)
 
 

@@ -40,7 +40,13 @@ def _with_rate_limits(app: Any, services: Services) -> Any:
 def _serve_extensions(settings: Settings) -> list[Any]:
     from .nostr import gateway_extension as nostr_extension
 
-    return [nostr_extension]
+    extensions: list[Any] = [nostr_extension]
+    if settings.blossom.enabled:
+        from .blossom import create_blossom_router
+
+        # Blossom's endpoints live at the domain root; its blob path only matches a 64-hex hash.
+        extensions.append(lambda app, services: app.include_router(create_blossom_router(services)))
+    return extensions
 
 
 def _own_services(app: FastAPI, services: Services) -> None:
@@ -52,4 +58,14 @@ def build_component_app(name: str, settings: Settings) -> tuple[Any, str, int]:
     """(ASGI app, host, port) of one component, as the operator starts it."""
     if name == "gateway":
         return build_serve_app(settings), settings.gateway.host, settings.gateway.port
+    if name == "blossom":
+        from .blossom import create_blossom_app
+
+        app = create_blossom_app(settings)
+        return _with_rate_limits(app, find_services(app)), settings.blossom.host, settings.blossom.port
     raise SystemExit(f"component {name!r} is not available in this build")
+
+
+def find_services(app: Any) -> Services:
+    """The Services attached to an app's state."""
+    return app.state.services  # type: ignore[no-any-return]

@@ -246,7 +246,8 @@ class IngestSession:
 
         ``accept(sha256, size)`` runs once the content hash is known and before anything becomes
         visible; it refuses the upload by raising IngestError (a hash that doesn't match what the
-        client announced, a quota). Either way nothing is published.
+        client announced, a quota). Either way nothing is published. It may also settle the
+        file's ``name`` and ``content_type`` on this session (Blossom names blobs by their hash).
         """
         try:
             if self._pending:

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError
+from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnavailable
 
 STAGING = ".staging"
 
@@ -162,7 +162,7 @@ class FilesystemStore(ObjectStore):
 
     async def ping(self) -> None:
         if not self.root.is_dir():
-            raise StoreError(f"storage root {self.root} is missing")
+            raise StoreUnavailable(f"storage root {self.root} is missing")
 
     async def cleanup_staging(self, older_than: float = 0) -> int:
         removed = 0

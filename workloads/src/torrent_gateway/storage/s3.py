@@ -22,12 +22,14 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import REPLACE, CopySource
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import check_bucket_name
 
@@ -94,7 +96,8 @@ class S3Store(ObjectStore):
         region: str = "us-east-1",
         cache_dir: str | Path | None = None,
         connect_timeout: float = 2.0,
-        read_timeout: float = 30.0,
+        read_timeout: float = 15.0,
+        probe_timeout: float = 2.0,
         pool_size: int = 32,
         part_size: int = 0,
         parallel_uploads: int = 3,
@@ -135,7 +138,26 @@ class S3Store(ObjectStore):
             region=region or None,
             http_client=self._http,
         )
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="tgw-s3")
+        # ping() answers readiness probes: its own client gives up after ``probe_timeout`` even when the
+        # endpoint accepts connections but never answers, where the main client's read timeout must
+        # leave room for slow multipart completions.
+        self._probe_http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout, read=probe_timeout),
+            retries=urllib3.Retry(total=1, connect=1, read=0, status=0, other=0),
+            maxsize=2,
+            block=False,
+        )
+        self._probe = Minio(
+            host,
+            access_key=access_key or None,
+            secret_key=secret_key or None,
+            secure=secure,
+            region=region or None,
+            http_client=self._probe_http,
+        )
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=pool_size, thread_name_prefix="tgw-s3"
+        )
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
         if cache_dir:
@@ -193,7 +215,9 @@ class S3Store(ObjectStore):
         await self.ensure_bucket()
         abort = threading.Event()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _guarded, key, self._put_file_sync, key, Path(path), abort)
+        future = loop.run_in_executor(
+            self._executor, _guarded, key, self._put_file_sync, key, Path(path), abort
+        )
         try:
             await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -294,13 +318,25 @@ class S3Store(ObjectStore):
             self._client.remove_object(self.bucket, key)
         return existed
 
-    async def list(self, prefix: str = "") -> AsyncIterator[str]:  # type: ignore[override]
+    async def touch(self, key: str) -> None:
+        _check_key(key)
+        await self.ensure_bucket()
+        with contextlib.suppress(ObjectNotFound):
+            await self._run(key, self._touch_sync, key)
+
+    def _touch_sync(self, key: str) -> None:
+        # S3 cannot set a modification time. A server-side copy of the object onto itself (S3 demands
+        # REPLACE for that) rewrites it atomically with a fresh Last-Modified; no bytes cross the wire.
+        # Keys here are content-addressed, so a copy racing an overwrite writes the same bytes.
+        self._client.copy_object(self.bucket, key, CopySource(self.bucket, key), metadata_directive=REPLACE)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[str]:
         await self.ensure_bucket()
         keys = await self._run(prefix, self._list_sync, prefix)
         for key in keys:
             yield key
 
-    def _list_sync(self, prefix: str) -> list[str]:
+    def _list_sync(self, prefix: str) -> Sequence[str]:
         objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
         # S3 already lists in UTF-8 byte order, which equals str order; sorting keeps the contract
         # even on S3-compatible servers that do not.
@@ -308,23 +344,22 @@ class S3Store(ObjectStore):
 
     async def ping(self) -> None:
         try:
-            # ensure_bucket is a no-op once the bucket is known; a HEAD proves the endpoint is alive.
-            await self.ensure_bucket()
-            exists = await self._run("", self._client.bucket_exists, self.bucket)
+            # A HEAD on the bucket proves the endpoint answers; a missing bucket is created (first start).
+            if not await self._run("", self._probe.bucket_exists, self.bucket):
+                self._bucket_ready = False
+                await self.ensure_bucket()
         except StoreUnavailable:
             raise
         except StoreError as exc:
             raise StoreUnavailable(str(exc)) from exc
-        if not exists:
-            self._bucket_ready = False
-            raise StoreUnavailable(f"bucket {self.bucket!r} does not exist")
 
-    async def cleanup_staging(self) -> int:
-        return await asyncio.to_thread(_empty_dir, self._staging)
+    async def cleanup_staging(self, older_than: float = 0) -> int:
+        return await asyncio.to_thread(_empty_dir, self._staging, older_than)
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._http.clear()
+        self._probe_http.clear()
         if self._own_staging_root is not None:
             shutil.rmtree(self._own_staging_root, ignore_errors=True)
 
@@ -357,12 +392,16 @@ async def _settle(future: asyncio.Future[Any]) -> None:
         future.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
-def _empty_dir(directory: Path) -> int:
+def _empty_dir(directory: Path, older_than: float) -> int:
     removed = 0
     if not directory.is_dir():
         return removed
+    now = time.time()
     for entry in directory.iterdir():
         try:
+            # A young file may belong to an upload still in progress.
+            if older_than and now - entry.lstat().st_mtime < older_than:
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:

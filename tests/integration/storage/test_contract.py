@@ -1,0 +1,347 @@
+"""The ObjectStore contract (storage/base.py), checked against every backend through one fixture.
+
+Each test states one rule of the contract; the ``store`` fixture runs it on the filesystem
+store and on S3 (moto's server on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from pathlib import Path
+
+import pytest
+from torrent_gateway.storage.base import ObjectNotFound, ObjectStore, StoreError
+
+from .conftest import PART_SIZE, MiB
+
+
+async def keys(store: ObjectStore, prefix: str = "") -> list[str]:
+    return [key async for key in store.list(prefix)]
+
+
+def write_file(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+async def settled_state(store: ObjectStore, key: str, allowed: list[bytes | None]) -> bytes | None:
+    """The key's content, asserting it is one of the whole versions allowed (None = absent)."""
+    info = await store.stat(key)
+    if info is None:
+        assert None in allowed, "the object vanished"
+        return None
+    data = await store.get_bytes(key)
+    assert len(data) == info.size
+    assert data in allowed, f"partial or foreign content ({len(data)} bytes)"
+    return data
+
+
+# -- writes and reads ---------------------------------------------------------------------------
+
+
+async def test_put_bytes_round_trip(store: ObjectStore) -> None:
+    data = os.urandom(100_000)
+    await store.put_bytes("blobs/one", data)
+    assert await store.get_bytes("blobs/one") == data
+    info = await store.stat("blobs/one")
+    assert info is not None
+    assert info.key == "blobs/one"
+    assert info.size == len(data)
+    assert abs(info.modified - time.time()) < 300
+    assert await store.exists("blobs/one")
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+async def test_put_bytes_accepts_buffers(store: ObjectStore, kind: type) -> None:
+    data = b"manifest" * 100
+    await store.put_bytes("m/x.json", kind(data))
+    assert await store.get_bytes("m/x.json") == data
+
+
+async def test_empty_object(store: ObjectStore) -> None:
+    await store.put_bytes("empty", b"")
+    info = await store.stat("empty")
+    assert info is not None and info.size == 0
+    assert await store.get_bytes("empty") == b""
+    assert await store.read_range("empty", 0, 10) == b""
+
+
+async def test_put_file_from_staging_consumes_the_file(store: ObjectStore) -> None:
+    data = os.urandom(300_000)
+    source = write_file(store.staging_dir() / "upload-1", data)
+    await store.put_file("blobs/staged", source)
+    assert not source.exists()
+    assert await store.get_bytes("blobs/staged") == data
+
+
+async def test_put_file_from_elsewhere_consumes_the_file(store: ObjectStore, tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    source = write_file(tmp_path / "outside" / "file.bin", data)
+    await store.put_file("blobs/outside", source)
+    assert not source.exists()
+    assert await store.get_bytes("blobs/outside") == data
+
+
+async def test_put_file_multipart_sized_object(store: ObjectStore, tmp_path: Path) -> None:
+    # Larger than two S3 parts, so the S3 backend goes through a multipart upload.
+    data = os.urandom(2 * PART_SIZE + 12345)
+    await store.put_file("chunks/big", write_file(tmp_path / "big.bin", data))
+    info = await store.stat("chunks/big")
+    assert info is not None and info.size == len(data)
+    for offset in (PART_SIZE - 7, 2 * PART_SIZE - 1, len(data) - 100):
+        assert await store.read_range("chunks/big", offset, 1000) == data[offset : offset + 1000]
+    assert await store.get_bytes("chunks/big") == data
+
+
+async def test_overwrite_replaces(store: ObjectStore, tmp_path: Path) -> None:
+    await store.put_bytes("k", b"x" * 5000)
+    await store.put_bytes("k", b"short")
+    assert await store.get_bytes("k") == b"short"
+    info = await store.stat("k")
+    assert info is not None and info.size == 5
+    await store.put_file("k", write_file(tmp_path / "again", b"from a file"))
+    assert await store.get_bytes("k") == b"from a file"
+    assert await keys(store) == ["k"]
+
+
+async def test_read_range_exact_and_clamped(store: ObjectStore) -> None:
+    data = os.urandom(1 * MiB + 3)
+    await store.put_bytes("r", data)
+    size = len(data)
+    cases = [
+        (0, 1),
+        (0, size),
+        (1, 10),
+        (65_535, 65_538),
+        (size - 1, 1),
+        (size - 10, 10),
+        (size - 10, 1000),  # clamped at the end
+        (0, size + 5000),  # clamped at the end
+        (size, 10),  # at the end: nothing
+        (size + 100, 10),  # past the end: nothing
+        (12345, 0),  # empty read
+    ]
+    for offset, length in cases:
+        assert await store.read_range("r", offset, length) == data[offset : offset + length], (offset, length)
+
+
+async def test_parallel_range_reads(store: ObjectStore) -> None:
+    data = os.urandom(2 * MiB)
+    await store.put_bytes("p", data)
+    rng = random.Random(7)
+    spans = [(rng.randrange(0, len(data)), rng.randrange(1, 256 * 1024)) for _ in range(48)]
+    results = await asyncio.gather(*(store.read_range("p", off, n) for off, n in spans))
+    for (off, n), got in zip(spans, results, strict=True):
+        assert got == data[off : off + n]
+
+
+# -- missing objects and deletes ----------------------------------------------------------------
+
+
+async def test_missing_object(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        await store.get_bytes("nothing/here")
+    with pytest.raises(ObjectNotFound):
+        await store.read_range("nothing/here", 0, 10)
+    with pytest.raises(ObjectNotFound):
+        await store.read_range("nothing/here", 0, 0)
+    with pytest.raises(KeyError):  # ObjectNotFound is also a KeyError for dict-like callers
+        await store.get_bytes("nothing/here")
+    assert await store.stat("nothing/here") is None
+    assert not await store.exists("nothing/here")
+    assert await store.delete("nothing/here") is False
+
+
+async def test_delete(store: ObjectStore) -> None:
+    await store.put_bytes("d/1", b"one")
+    await store.put_bytes("d/2", b"two")
+    assert await store.delete("d/1") is True
+    assert await store.stat("d/1") is None
+    with pytest.raises(ObjectNotFound):
+        await store.get_bytes("d/1")
+    assert await keys(store) == ["d/2"]
+    assert await store.delete("d/1") is False
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a//b", "../x", "a/../b", "a/./b", "trailing/", ".staging/x"])
+async def test_invalid_keys_are_refused(store: ObjectStore, key: str) -> None:
+    with pytest.raises(StoreError):
+        await store.put_bytes(key, b"x")
+    with pytest.raises(StoreError):
+        await store.stat(key)
+
+
+# -- listing -----------------------------------------------------------------------------------
+
+
+async def test_list_sorted_and_prefix_filtered(store: ObjectStore) -> None:
+    names = ["b", "a/b/c", "a/b2", "ab", "a/a", "manifests/ff.json", "manifests/00.json", "a/b/d/e"]
+    shuffled = names[:]
+    random.Random(3).shuffle(shuffled)
+    for name in shuffled:
+        await store.put_bytes(name, name.encode())
+    assert await keys(store) == sorted(names)
+    assert await keys(store, "a/") == ["a/a", "a/b/c", "a/b/d/e", "a/b2"]
+    assert await keys(store, "a") == ["a/a", "a/b/c", "a/b/d/e", "a/b2", "ab"]
+    assert await keys(store, "a/b") == ["a/b/c", "a/b/d/e", "a/b2"]
+    assert await keys(store, "a/b/") == ["a/b/c", "a/b/d/e"]
+    assert await keys(store, "manifests/") == ["manifests/00.json", "manifests/ff.json"]
+    assert await keys(store, "zzz") == []
+    assert await keys(store, "nope/") == []
+
+
+async def test_list_never_shows_staging(store: ObjectStore) -> None:
+    await store.put_bytes("visible", b"1")
+    write_file(store.staging_dir() / "put-leftover", b"garbage of an interrupted write")
+    write_file(store.staging_dir() / "sub" / "deeper", b"more garbage")
+    assert await keys(store) == ["visible"]
+    assert await store.cleanup_staging() >= 2
+    assert list(store.staging_dir().iterdir()) == []
+    assert await keys(store) == ["visible"]
+
+
+# -- atomicity ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("previous", [None, b"old version " * 1000], ids=["new-key", "overwrite"])
+async def test_reader_never_sees_a_partial_object(
+    store: ObjectStore, tmp_path: Path, previous: bytes | None
+) -> None:
+    key = "blobs/atomic"
+    if previous is not None:
+        await store.put_bytes(key, previous)
+    data = os.urandom(2 * PART_SIZE + 4321)
+    allowed = [previous, data]
+    writer = asyncio.create_task(store.put_file(key, write_file(tmp_path / "src.bin", data)))
+    observations = 0
+    deadline = time.monotonic() + 30
+    while not writer.done() and time.monotonic() < deadline:
+        info = await store.stat(key)
+        if info is not None:
+            assert info.size in [len(v) for v in allowed if v is not None]
+            # The key may change between stat and read; a whole version is all that counts.
+            with contextlib.suppress(ObjectNotFound):
+                assert await store.get_bytes(key) in allowed
+            offset = max(info.size - 64, 0)
+            tail = await store.read_range(key, offset, 64)
+            assert tail in [v[offset : offset + 64] for v in allowed if v is not None]
+        else:
+            assert previous is None, "the old object vanished during the overwrite"
+        observations += 1
+        await asyncio.sleep(0)
+    await writer
+    assert observations >= 1
+    assert await store.get_bytes(key) == data
+
+
+async def test_cancelled_put_file_leaves_old_or_whole_and_settles(store: ObjectStore, tmp_path: Path) -> None:
+    key = "blobs/cancel"
+    old = b"previous" * 100
+    await store.put_bytes(key, old)
+    new = os.urandom(3 * PART_SIZE)
+    task = asyncio.create_task(store.put_file(key, write_file(tmp_path / "c.bin", new)))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    first = await settled_state(store, key, [old, new])
+    # Nothing keeps writing behind our back once the cancelled put has returned.
+    await asyncio.sleep(0.3)
+    assert await settled_state(store, key, [old, new]) == first
+    assert await keys(store) == [key]
+
+
+async def test_put_file_with_unreadable_source_changes_nothing(store: ObjectStore, tmp_path: Path) -> None:
+    await store.put_bytes("k", b"keep me")
+    with pytest.raises((OSError, StoreError)):
+        await store.put_file("k", tmp_path / "does-not-exist")
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    with pytest.raises((OSError, StoreError)):
+        await store.put_file("k", directory)
+    with pytest.raises((OSError, StoreError)):
+        await store.put_file("fresh", tmp_path / "does-not-exist")
+    assert await store.get_bytes("k") == b"keep me"
+    assert await store.stat("fresh") is None
+    assert await keys(store) == ["k"]
+
+
+async def test_source_deleted_mid_put_gives_whole_object_or_none(store: ObjectStore, tmp_path: Path) -> None:
+    key = "blobs/vanishing-source"
+    data = os.urandom(2 * PART_SIZE + 1)
+    source = write_file(tmp_path / "v.bin", data)
+    task = asyncio.create_task(store.put_file(key, source))
+    await asyncio.sleep(0.005)
+    source.unlink(missing_ok=True)
+    try:
+        await task
+    except OSError:
+        # Deleted before the backend opened it: nothing may appear.
+        assert await store.stat(key) is None
+    else:
+        # Deleted after it was opened: the open handle still reads every byte.
+        assert await store.get_bytes(key) == data
+    assert await settled_state(store, key, [None, data]) in (None, data)
+
+
+async def test_deferred_puts_are_atomic_and_made_durable(store: ObjectStore) -> None:
+    chunks = {f"blobs/{i:02d}": os.urandom(50_000) for i in range(5)}
+    for key, data in chunks.items():
+        await store.put_bytes_deferred(key, memoryview(data))
+        assert await store.get_bytes(key) == data
+    await store.make_durable(list(chunks))
+    await store.make_durable([])
+    assert await keys(store, "blobs/") == sorted(chunks)
+
+
+# -- garbage-collection support ----------------------------------------------------------------
+
+
+async def test_touch_refreshes_the_modification_time(store: ObjectStore) -> None:
+    data = os.urandom(10_000)
+    await store.put_bytes("blobs/used", data)
+    before = await store.stat("blobs/used")
+    assert before is not None
+    path = store.local_path("blobs/used")
+    if path is not None:
+        os.utime(path, (before.modified - 3600, before.modified - 3600))  # age it instead of waiting
+        before = await store.stat("blobs/used")
+        assert before is not None
+    else:
+        await asyncio.sleep(1.1)  # S3 Last-Modified has one-second resolution
+    await store.touch("blobs/used")
+    after = await store.stat("blobs/used")
+    assert after is not None and after.modified > before.modified
+    assert await store.get_bytes("blobs/used") == data
+    await store.touch("blobs/never-there")  # no error, and nothing created
+    assert await keys(store) == ["blobs/used"]
+
+
+async def test_cleanup_staging_spares_young_files(store: ObjectStore) -> None:
+    old = write_file(store.staging_dir() / "put-old", b"abandoned")
+    young = write_file(store.staging_dir() / "put-young", b"upload in progress")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    assert await store.cleanup_staging(older_than=600) == 1
+    assert not old.exists() and young.exists()
+    assert await store.cleanup_staging() == 1
+    assert not young.exists()
+
+
+# -- misc --------------------------------------------------------------------------------------
+
+
+async def test_local_path_when_offered_holds_the_bytes(store: ObjectStore) -> None:
+    await store.put_bytes("lp", b"zero copy")
+    path = store.local_path("lp")
+    if path is not None:
+        assert path.read_bytes() == b"zero copy"
+    assert store.local_path("missing-key") is None
+
+
+async def test_ping(store: ObjectStore) -> None:
+    await store.ping()
