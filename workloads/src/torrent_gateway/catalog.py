@@ -17,16 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .manifest import Manifest, blob_key, hls_prefix, manifest_key, torrent_key
 from .state import StateStore
-from .storage import ObjectNotFound, ObjectStore
+from .storage import ObjectNotFound, ObjectStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[[Manifest], Awaitable[None]]
+RECENT_MANIFESTS = 1024
 
 
 class Catalog:
@@ -37,20 +38,38 @@ class Catalog:
         self.on_removed: list[Hook] = []
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._hook_tasks: set[asyncio.Task[None]] = set()
+        self._recent: OrderedDict[str, Manifest] = OrderedDict()
 
     def lock(self, sha256: str) -> asyncio.Lock:
         return self._locks[sha256]
 
     async def get(self, sha256: str) -> Manifest | None:
+        """The manifest, or None. While the store is unreachable, a recently read copy is served
+        (stale-if-error), so hot files stay downloadable from the chunk cache through an outage."""
         try:
             raw = await self.store.get_bytes(manifest_key(sha256))
         except ObjectNotFound:
+            self._recent.pop(sha256, None)
             return None
-        return Manifest.model_validate_json(raw)
+        except StoreUnavailable:
+            cached = self._recent.get(sha256)
+            if cached is None:
+                raise
+            return cached.model_copy(deep=True)
+        manifest = Manifest.model_validate_json(raw)
+        self._remember(manifest)
+        return manifest
+
+    def _remember(self, manifest: Manifest) -> None:
+        self._recent[manifest.sha256] = manifest
+        self._recent.move_to_end(manifest.sha256)
+        while len(self._recent) > RECENT_MANIFESTS:
+            self._recent.popitem(last=False)
 
     async def save(self, manifest: Manifest) -> None:
         """Write the manifest (atomically) — after every object it references exists."""
         await self.store.put_bytes(manifest_key(manifest.sha256), manifest.model_dump_json().encode())
+        self._remember(manifest.model_copy(deep=True))
 
     async def by_infohash(self, infohash: str) -> Manifest | None:
         sha = await self.state.hget("idx:infohash", infohash.lower())
@@ -117,6 +136,7 @@ class Catalog:
             if manifest is None:
                 return None
             await self.store.delete(manifest_key(sha256))
+            self._recent.pop(sha256, None)
             await self.state.zrem("idx:recent", sha256)
             await self.state.hdel("idx:infohash", manifest.infohash)
             if manifest.infohash_v2:

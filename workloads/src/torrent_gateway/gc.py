@@ -51,6 +51,9 @@ async def collect_garbage(services: Services, *, now: float | None = None, grace
     store = services.store
 
     await store.cleanup_staging(older_than=max(grace, 1))
+    if await services.state.zcard("idx:recent") == 0:
+        # The state store came back empty (a Redis restart without persistence): rebuild the indexes.
+        await services.catalog.reindex()
     manifests = await _live_manifests(services)
     if settings.retention_days > 0:
         cutoff = now - settings.retention_days * 86400
