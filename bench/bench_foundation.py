@@ -270,10 +270,18 @@ def main() -> int:
         (out / "foundation.json").write_text(json.dumps(results, indent=2))
         plot(results, out / "foundation.png")
         gb = 1e9
-        print(f"ingest   {ingest_bps / gb:6.2f} GB/s  vs hashlib ceiling {ceiling / gb:6.2f} GB/s  ratio {ingest_bps / ceiling:5.2f} (target >= 0.70)")
-        print(f"download {download_bps / gb:6.2f} GB/s  vs nginx          {nginx_download / gb:6.2f} GB/s  ratio {download_bps / nginx_download:5.2f} (target >= 0.50)")
-        print(f"ranges   {ranges_bps / gb:6.2f} GB/s  vs nginx          {nginx_ranges / gb:6.2f} GB/s  ratio {ranges_bps / nginx_ranges:5.2f} (target >= 0.50)")
-        print(f"peak RSS {sampler.peak / 1e6:6.0f} MB during a {args.rss_size_mib} MiB upload (target < 200 MB)")
+        print(
+            f"ingest   {ingest_bps / gb:6.2f} GB/s  vs hashlib ceiling {ceiling / gb:6.2f} GB/s  ratio {ingest_bps / ceiling:5.2f} (target >= 0.70)"
+        )
+        print(
+            f"download {download_bps / gb:6.2f} GB/s  vs nginx          {nginx_download / gb:6.2f} GB/s  ratio {download_bps / nginx_download:5.2f} (target >= 0.50)"
+        )
+        print(
+            f"ranges   {ranges_bps / gb:6.2f} GB/s  vs nginx          {nginx_ranges / gb:6.2f} GB/s  ratio {ranges_bps / nginx_ranges:5.2f} (target >= 0.50)"
+        )
+        print(
+            f"peak RSS {sampler.peak / 1e6:6.0f} MB during a {args.rss_size_mib} MiB upload (target < 200 MB)"
+        )
         print(f"plot: {out / 'foundation.png'}")
     finally:
         for process in processes:

@@ -18,7 +18,9 @@ LIMIT_SECONDS = 1200
 def main() -> int:
     here = Path(__file__).resolve().parent
     wanted = set(sys.argv[1:])
-    scripts = sorted(p for p in here.glob("bench_*.py") if not wanted or p.stem.removeprefix("bench_") in wanted)
+    scripts = sorted(
+        p for p in here.glob("bench_*.py") if not wanted or p.stem.removeprefix("bench_") in wanted
+    )
     failures = 0
     for script in scripts:
         print(f"\n=== {script.stem} ===", flush=True)

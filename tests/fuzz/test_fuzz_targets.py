@@ -17,8 +17,14 @@ RUNS = 3000
 def test_fuzz_target_survives(target: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [
-            sys.executable, str(Path(__file__).with_name("targets.py")), target,
-            f"-runs={RUNS}", "-max_len=2048", "-rss_limit_mb=1024", "-timeout=10", "-seed=1",
+            sys.executable,
+            str(Path(__file__).with_name("targets.py")),
+            target,
+            f"-runs={RUNS}",
+            "-max_len=2048",
+            "-rss_limit_mb=1024",
+            "-timeout=10",
+            "-seed=1",
             f"-artifact_prefix={tmp_path}/",
         ],
         capture_output=True,

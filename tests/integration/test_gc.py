@@ -10,6 +10,7 @@ from pathlib import Path
 from torrent_gateway.config import load_settings
 from torrent_gateway.gc import collect_garbage
 from torrent_gateway.services import Services, build_services
+
 from tests.support.verify import verify_filesystem_store
 
 CHUNK = 64 * 1024

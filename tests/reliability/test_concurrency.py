@@ -88,5 +88,7 @@ async def test_thousand_concurrent_range_downloads(gateway: RunningGateway) -> N
         results = await asyncio.gather(*(one(i) for i in range(1000)))
     errors = results.count(False)
     p99 = statistics.quantiles(latencies, n=100)[98]
-    print(f"\n1000 concurrent range downloads: errors={errors} p50={statistics.median(latencies) * 1000:.1f}ms p99={p99 * 1000:.1f}ms")
+    print(
+        f"\n1000 concurrent range downloads: errors={errors} p50={statistics.median(latencies) * 1000:.1f}ms p99={p99 * 1000:.1f}ms"
+    )
     assert errors == 0

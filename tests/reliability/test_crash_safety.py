@@ -36,7 +36,9 @@ def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
 def start_partial_upload(url: str, total: int, sent: int) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=10)
-    sock.sendall(f"PUT /api/upload?name=partial.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n".encode())
+    sock.sendall(
+        f"PUT /api/upload?name=partial.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n".encode()
+    )
     sock.sendall(os.urandom(sent))
     return sock
 
@@ -52,7 +54,9 @@ def wait_for_staging(data: Path, minimum_bytes: int, timeout: float = 10) -> Non
 
 
 @pytest.mark.parametrize(("total", "sent"), [(1_500_000, 1_000_000), (12 * CHUNK * 4, 30 * CHUNK)])
-def test_kill_during_upload_leaves_nothing_half_visible(gateway: GatewayProcess, total: int, sent: int) -> None:
+def test_kill_during_upload_leaves_nothing_half_visible(
+    gateway: GatewayProcess, total: int, sent: int
+) -> None:
     completed = []
     for size in (50_000, CHUNK * 10 + 3):
         response = httpx.put(f"{gateway.url}/api/upload?name=ok{size}", content=os.urandom(size), timeout=30)

@@ -75,7 +75,9 @@ def test_s3_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server, R
         assert httpx.get(url, timeout=30).content == data
         # Uploads fail clearly, and fast.
         began = time.monotonic()
-        refused = httpx.put(f"{gateway.url}/api/upload?name=new.bin", content=os.urandom(CHUNK * 5), timeout=30)
+        refused = httpx.put(
+            f"{gateway.url}/api/upload?name=new.bin", content=os.urandom(CHUNK * 5), timeout=30
+        )
         assert refused.status_code == 503 and "retry-after" in refused.headers
         small = httpx.post(f"{gateway.url}/api/upload", files={"file": ("s.txt", b"small")}, timeout=30)
         assert small.status_code == 503
@@ -93,7 +95,10 @@ def test_s3_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server, R
     again = os.urandom(CHUNK * 5)
     response = httpx.put(f"{gateway.url}/api/upload?name=after.bin", content=again, timeout=30)
     assert response.status_code == 201
-    assert hashlib.sha256(httpx.get(response.json()["urls"]["download"], timeout=30).content).hexdigest() == hashlib.sha256(again).hexdigest()
+    assert (
+        hashlib.sha256(httpx.get(response.json()["urls"]["download"], timeout=30).content).hexdigest()
+        == hashlib.sha256(again).hexdigest()
+    )
 
 
 def test_redis_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server, RedisServer]) -> None:
@@ -109,5 +114,7 @@ def test_redis_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server
         assert httpx.get(f"{gateway.url}/api/health", timeout=30).status_code == 503
     finally:
         redis.start()
-    wait_until(lambda: httpx.put(f"{gateway.url}/api/upload?name=y.bin", content=os.urandom(100)).status_code == 201)
+    wait_until(
+        lambda: httpx.put(f"{gateway.url}/api/upload?name=y.bin", content=os.urandom(100)).status_code == 201
+    )
     wait_until(lambda: httpx.get(f"{gateway.url}/api/health").status_code == 200)

@@ -26,7 +26,9 @@ def verify_filesystem_store(root: Path) -> dict[str, int]:
                 assert hashlib.sha256(data).hexdigest() == part.name, f"chunk {part.name} is corrupt"
             digest.update(data)
             size += len(data)
-        assert size == manifest["size"], f"{manifest['sha256']}: {size} bytes, manifest says {manifest['size']}"
+        assert size == manifest["size"], (
+            f"{manifest['sha256']}: {size} bytes, manifest says {manifest['size']}"
+        )
         assert digest.hexdigest() == manifest["sha256"], f"{manifest['sha256']} does not verify"
         assert (root / "torrents" / f"{manifest['sha256']}.torrent").is_file()
         files += 1

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from torrent_gateway.config import ConfigError, load_settings
 from torrent_gateway.config_docs import render_commented_yaml
 
@@ -18,9 +17,7 @@ def test_no_top_level_folder_shadows_a_stdlib_module() -> None:
     # A folder without __init__.py is at most a namespace portion, which never wins over a real
     # module; a regular package or a .py file at the top level would shadow the stdlib.
     shadowing = {
-        p.stem
-        for p in ROOT.iterdir()
-        if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"
+        p.stem for p in ROOT.iterdir() if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"
     } & set(sys.stdlib_module_names)
     assert not shadowing
     probe = subprocess.run(
@@ -38,7 +35,9 @@ def test_packages_live_under_src_folders() -> None:
     import torrent_gateway_operator
 
     assert Path(torrent_gateway.__file__).parent == ROOT / "workloads/src/torrent_gateway"
-    assert Path(next(iter(torrent_gateway_operator.__path__))) == ROOT / "operator/src/torrent_gateway_operator"
+    assert (
+        Path(next(iter(torrent_gateway_operator.__path__))) == ROOT / "operator/src/torrent_gateway_operator"
+    )
 
 
 def test_config_yaml_documents_every_key_with_its_default() -> None:
@@ -69,7 +68,9 @@ def test_env_overrides_file(monkeypatch: pytest.MonkeyPatch) -> None:
         ("TGW_GATEWAY__PUBLIC_URL", "gw.example.org", "gateway.public_url"),
     ],
 )
-def test_invalid_config_names_the_key(monkeypatch: pytest.MonkeyPatch, env: str, value: str, named: str) -> None:
+def test_invalid_config_names_the_key(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, named: str
+) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError) as caught:
         load_settings(None)

@@ -40,17 +40,28 @@ def published(gateway: RunningGateway) -> tuple[bytes, dict]:  # type: ignore[ty
     return data, response.json()
 
 
-def test_aria2c_downloads_from_webseed_only(gateway: RunningGateway, published: tuple[bytes, dict], tmp_path: Path) -> None:  # type: ignore[type-arg]
+def test_aria2c_downloads_from_webseed_only(
+    gateway: RunningGateway, published: tuple[bytes, dict], tmp_path: Path
+) -> None:  # type: ignore[type-arg]
     data, info = published
     torrent = tmp_path / "movie.torrent"
     torrent.write_bytes(httpx.get(info["urls"]["torrent"]).content)
     out = tmp_path / "out"
     result = subprocess.run(
         [
-            "aria2c", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false", "--seed-time=0", "--bt-stop-timeout=60",
-            "--follow-torrent=mem", "--allow-overwrite=true", "--summary-interval=0",
-            "--console-log-level=warn", f"--dir={out}", str(torrent),
+            "aria2c",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--seed-time=0",
+            "--bt-stop-timeout=60",
+            "--follow-torrent=mem",
+            "--allow-overwrite=true",
+            "--summary-interval=0",
+            "--console-log-level=warn",
+            f"--dir={out}",
+            str(torrent),
         ],
         capture_output=True,
         timeout=120,
@@ -60,7 +71,9 @@ def test_aria2c_downloads_from_webseed_only(gateway: RunningGateway, published: 
     assert hashlib.sha256(got).hexdigest() == info["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_libtorrent_downloads_from_webseed_only(gateway: RunningGateway, published: tuple[bytes, dict], tmp_path: Path) -> None:  # type: ignore[type-arg]
+def test_libtorrent_downloads_from_webseed_only(
+    gateway: RunningGateway, published: tuple[bytes, dict], tmp_path: Path
+) -> None:  # type: ignore[type-arg]
     data, info = published
     session = lt.session(
         {

@@ -60,7 +60,9 @@ def test_multipart_upload_small_file_is_a_blob(gateway: RunningGateway) -> None:
 def test_raw_put_large_file_is_chunked_and_reassembled(gateway: RunningGateway) -> None:
     data = os.urandom(CHUNK * 7 + 12345)
     response = httpx.put(
-        f"{gateway.url}/api/upload?name=big.bin", content=data, headers={"content-type": "application/octet-stream"}
+        f"{gateway.url}/api/upload?name=big.bin",
+        content=data,
+        headers={"content-type": "application/octet-stream"},
     )
     assert response.status_code == 201, response.text
     info = response.json()
@@ -71,7 +73,7 @@ def test_raw_put_large_file_is_chunked_and_reassembled(gateway: RunningGateway) 
     assert f"torrents/{info['sha256']}.torrent" in keys
     assert f"blobs/{info['sha256']}" not in keys  # chunked: only the chunks are blobs
     for start in range(0, len(data), CHUNK):
-        assert f"blobs/{hashlib.sha256(data[start:start + CHUNK]).hexdigest()}" in keys
+        assert f"blobs/{hashlib.sha256(data[start : start + CHUNK]).hexdigest()}" in keys
 
 
 def test_streamed_upload_without_length_switches_to_chunks(gateway: RunningGateway) -> None:
@@ -109,7 +111,12 @@ def test_curl_ranges_across_chunk_boundaries(gateway: RunningGateway) -> None:
     data = os.urandom(CHUNK * 5 + 777)
     info = httpx.put(f"{gateway.url}/api/upload?name=r.bin", content=data).json()
     url = info["urls"]["download"]
-    for start, end in [(0, 0), (CHUNK - 10, CHUNK + 10), (CHUNK * 2 - 1, CHUNK * 4 + 1), (len(data) - 5, len(data) - 1)]:
+    for start, end in [
+        (0, 0),
+        (CHUNK - 10, CHUNK + 10),
+        (CHUNK * 2 - 1, CHUNK * 4 + 1),
+        (len(data) - 5, len(data) - 1),
+    ]:
         assert curl_range(url, f"{start}-{end}") == data[start : end + 1]
     assert curl_range(url, "-100") == data[-100:]
     assert curl_range(url, f"{CHUNK * 5}-") == data[CHUNK * 5 :]
@@ -160,13 +167,30 @@ def test_bad_input_is_refused_and_store_stays_consistent(gateway: RunningGateway
     good = httpx.put(f"{gateway.url}/api/upload?name=keep.bin", content=os.urandom(10_000)).json()
     before = store_keys(gateway)
     # wrong multipart: no boundary, no file part, truncated body, wrong content type
-    assert httpx.post(f"{gateway.url}/api/upload", content=b"xx", headers={"content-type": "multipart/form-data"}).status_code == 400
-    assert httpx.post(f"{gateway.url}/api/upload", data={"notfile": "x"}, files={"other": ("", b"")}).status_code in (400,)
-    truncated = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\nabc"
+    assert (
+        httpx.post(
+            f"{gateway.url}/api/upload", content=b"xx", headers={"content-type": "multipart/form-data"}
+        ).status_code
+        == 400
+    )
     assert httpx.post(
-        f"{gateway.url}/api/upload", content=truncated, headers={"content-type": "multipart/form-data; boundary=b"}
-    ).status_code == 400
-    assert httpx.post(f"{gateway.url}/api/upload", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+        f"{gateway.url}/api/upload", data={"notfile": "x"}, files={"other": ("", b"")}
+    ).status_code in (400,)
+    truncated = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nabc'
+    assert (
+        httpx.post(
+            f"{gateway.url}/api/upload",
+            content=truncated,
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        ).status_code
+        == 400
+    )
+    assert (
+        httpx.post(
+            f"{gateway.url}/api/upload", content=b"x", headers={"content-type": "text/plain"}
+        ).status_code
+        == 415
+    )
     # empty file
     empty = httpx.put(f"{gateway.url}/api/upload?name=e", content=b"")
     assert empty.status_code == 400 and "empty" in empty.json()["detail"]
@@ -176,9 +200,13 @@ def test_bad_input_is_refused_and_store_stays_consistent(gateway: RunningGateway
     assert httpx.get(f"{gateway.url}/api/download/{'0' * 64}").status_code == 404
     assert httpx.get(f"{gateway.url}/api/torrent/{'0' * 64}").status_code == 404
     # path tricks in names are reduced to a plain file name
-    tricky = httpx.post(f"{gateway.url}/api/upload", files={"file": ("../../etc/passwd", b"secret-ish")}).json()
+    tricky = httpx.post(
+        f"{gateway.url}/api/upload", files={"file": ("../../etc/passwd", b"secret-ish")}
+    ).json()
     assert tricky["name"] == "passwd"
-    sneaky = httpx.put(f"{gateway.url}/api/upload", params={"name": "..\\..\\x\x00y.txt"}, content=b"abc").json()
+    sneaky = httpx.put(
+        f"{gateway.url}/api/upload", params={"name": "..\\..\\x\x00y.txt"}, content=b"abc"
+    ).json()
     assert sneaky["name"] == "xy.txt"
     after = store_keys(gateway)
     assert not [k for k in after if ".." in k or "passwd" in k]
@@ -192,10 +220,12 @@ def test_over_limit_upload_is_refused_before_the_body_is_read(gateway: RunningGa
     host, port = gateway.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            b"PUT /api/upload?name=huge HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000000\r\n\r\n" + b"x" * 1000
+            b"PUT /api/upload?name=huge HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000000\r\n\r\n"
+            + b"x" * 1000
         )
         reply = sock.recv(4096)
     assert reply.startswith(b"HTTP/1.1 413")
+
     # A streamed body without a length is cut off at the limit too.
     def endless() -> Iterator[bytes]:
         for _ in range(200):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from torrent_gateway.gateway.ranges import ByteRange, RangeNotSatisfiable, parse_range
 
 
@@ -30,7 +29,9 @@ def test_parse(header: str | None, size: int, expected: list[ByteRange] | None) 
     assert parse_range(header, size) == expected
 
 
-@pytest.mark.parametrize("header", ["bytes=10-", "bytes=10-20", "bytes=-0", "bytes=" + ",".join(["0-0"] * 33)])
+@pytest.mark.parametrize(
+    "header", ["bytes=10-", "bytes=10-20", "bytes=-0", "bytes=" + ",".join(["0-0"] * 33)]
+)
 def test_unsatisfiable(header: str) -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 10)

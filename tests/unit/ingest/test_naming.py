@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from torrent_gateway.ingest.naming import guess_mime_type, safe_file_name
 
 

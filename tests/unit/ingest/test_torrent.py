@@ -8,7 +8,6 @@ from pathlib import Path
 
 import libtorrent as lt
 import pytest
-
 from torrent_gateway.bencode import bencode
 from torrent_gateway.ingest.merkle import MerkleFile
 from torrent_gateway.ingest.torrent import build_info, infohash_v1, infohash_v2, magnet_link, render_metainfo
@@ -24,7 +23,9 @@ def our_torrent(data: bytes, name: str, hybrid: bool) -> bytes:
     root = merkle.pieces_root() if hybrid else None
     info = build_info(name, len(data), PIECE, pieces, v2_root=root)
     layers = {root: merkle.piece_layer()} if hybrid and merkle.piece_layer() else None
-    return render_metainfo(bencode(info), ["http://127.0.0.1:1/announce"], ["http://127.0.0.1:1/ws"], piece_layers=layers)
+    return render_metainfo(
+        bencode(info), ["http://127.0.0.1:1/announce"], ["http://127.0.0.1:1/ws"], piece_layers=layers
+    )
 
 
 @pytest.mark.parametrize("size", [1, 16 * 1024, 16 * 1024 + 1, PIECE, PIECE * 3 + 5000, PIECE * 8])
@@ -49,5 +50,7 @@ def test_infohash_and_magnet() -> None:
     assert infohash_v2(info) is None
     magnet = magnet_link("ab" * 20, "a b.txt", 3, ["udp://t:1/announce"], ["http://w/x"])
     assert magnet == (
-        "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=a%20b.txt&xl=3&tr=udp%3A%2F%2Ft%3A1%2Fannounce&ws=http%3A%2F%2Fw%2Fx"
+        "magnet:?xt=urn:btih:"
+        + "ab" * 20
+        + "&dn=a%20b.txt&xl=3&tr=udp%3A%2F%2Ft%3A1%2Fannounce&ws=http%3A%2F%2Fw%2Fx"
     )

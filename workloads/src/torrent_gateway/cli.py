@@ -60,13 +60,18 @@ def _run_server(app: Any, host: str, port: int, settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _load(args, **{"storage.path": args.data, "gateway.port": args.port, "gateway.host": args.host})
+    settings = _load(
+        args, **{"storage.path": args.data, "gateway.port": args.port, "gateway.host": args.host}
+    )
     _configure_logging(settings)
     from .runtime import build_serve_app
 
     log.info("effective configuration: %s", json.dumps(settings.redacted()))
     app = build_serve_app(settings)
-    print(f"Torrent Gateway serving on http://{_display_host(settings.gateway.host)}:{settings.gateway.port}", flush=True)
+    print(
+        f"Torrent Gateway serving on http://{_display_host(settings.gateway.host)}:{settings.gateway.port}",
+        flush=True,
+    )
     _run_server(app, settings.gateway.host, settings.gateway.port, settings)
     return 0
 
@@ -101,9 +106,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
         headers["authorization"] = f"Bearer {args.token}"
 
     def body() -> Any:
-        with path.open("rb") as handle, tqdm(
-            total=size, unit="B", unit_scale=True, desc=path.name, disable=args.quiet
-        ) as bar:
+        with (
+            path.open("rb") as handle,
+            tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=args.quiet) as bar,
+        ):
             while block := handle.read(1024 * 1024):
                 bar.update(len(block))
                 yield block
@@ -213,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gc = sub.add_parser("gc", help="remove bytes no file references (and files past retention)")
     gc.add_argument("--data", help="storage directory (storage.path)")
-    gc.add_argument("--grace", type=float, help="seconds of grace for young objects (default: gc.grace_period)")
+    gc.add_argument(
+        "--grace", type=float, help="seconds of grace for young objects (default: gc.grace_period)"
+    )
     gc.set_defaults(func=cmd_gc)
 
     check = sub.add_parser("check-config", help="validate the configuration and print it (secrets masked)")

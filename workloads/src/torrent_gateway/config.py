@@ -188,13 +188,13 @@ class DHTSettings(_Section):
         default_factory=lambda: list(DEFAULT_PUBLIC_DHT_ROUTERS),
         description="host:port of DHT routers to join through.",
     )
-    http_port: int = Field(8082, ge=0, le=65535, description="HTTP port of the DHT component's health/metrics.")
+    http_port: int = Field(
+        8082, ge=0, le=65535, description="HTTP port of the DHT component's health/metrics."
+    )
     announce_interval: int = Field(1500, ge=60, description="Seconds between re-announces of our torrents.")
     shard_index: int = Field(0, ge=0, description="This node's ordinal when infohashes are sharded.")
     shard_count: int = Field(1, ge=1, description="Number of DHT node pods sharing the infohashes.")
-    cache_bytes: int = Field(
-        1024 * MiB, ge=0, description="Local cache of chunk files for seeding from S3."
-    )
+    cache_bytes: int = Field(1024 * MiB, ge=0, description="Local cache of chunk files for seeding from S3.")
 
 
 class NostrSettings(_Section):
@@ -233,7 +233,9 @@ class UploadLimit(_Section):
 
 
 class DownloadLimit(_Section):
-    requests_per_second: float = Field(200.0, gt=0, description="Sustained downloads per second, all clients.")
+    requests_per_second: float = Field(
+        200.0, gt=0, description="Sustained downloads per second, all clients."
+    )
     burst_size: int = Field(400, ge=1, description="Download burst, all clients.")
 
 
@@ -255,10 +257,14 @@ class TrackerLimit(_Section):
 class RateLimitSettings(_Section):
     enabled: bool = Field(True, description="Enforce the limits below.")
     upload: UploadLimit = Field(default_factory=UploadLimit, description="Uploads, per client IP.")
-    download: DownloadLimit = Field(default_factory=DownloadLimit, description="Downloads, all clients together.")
+    download: DownloadLimit = Field(
+        default_factory=DownloadLimit, description="Downloads, all clients together."
+    )
     stream: StreamLimit = Field(default_factory=StreamLimit, description="HLS stream requests, per file.")
     auth: AuthLimit = Field(default_factory=AuthLimit, description="Login attempts, per client IP.")
-    tracker: TrackerLimit = Field(default_factory=TrackerLimit, description="Tracker requests, per client IP.")
+    tracker: TrackerLimit = Field(
+        default_factory=TrackerLimit, description="Tracker requests, per client IP."
+    )
     fail_open: list[Literal["upload", "download", "stream", "auth", "tracker"]] = Field(
         default_factory=lambda: ["download", "stream", "tracker"],
         description="Limits that let requests through while Redis is unreachable (others refuse).",
@@ -285,9 +291,13 @@ class GCSettings(_Section):
     enabled: bool = Field(True, description="Run the garbage collector in the background.")
     interval: int = Field(3600, ge=10, description="Seconds between garbage collection passes.")
     grace_period: int = Field(
-        3600, ge=0, description="Unreferenced bytes younger than this many seconds are kept (uploads in flight)."
+        3600,
+        ge=0,
+        description="Unreferenced bytes younger than this many seconds are kept (uploads in flight).",
     )
-    retention_days: float = Field(0, ge=0, description="Delete files older than this many days; 0 keeps them forever.")
+    retention_days: float = Field(
+        0, ge=0, description="Delete files older than this many days; 0 keeps them forever."
+    )
 
 
 class LoggingSettings(_Section):

@@ -43,7 +43,9 @@ def _referenced_blobs(manifests: dict[str, Manifest]) -> set[str]:
     return referenced
 
 
-async def collect_garbage(services: Services, *, now: float | None = None, grace: float | None = None) -> GCReport:
+async def collect_garbage(
+    services: Services, *, now: float | None = None, grace: float | None = None
+) -> GCReport:
     settings = services.settings.gc
     now = time.time() if now is None else now
     grace = settings.grace_period if grace is None else grace
@@ -93,7 +95,12 @@ async def collect_garbage(services: Services, *, now: float | None = None, grace
     async for key in store.list("torrents/"):
         sha = key.removeprefix("torrents/").removesuffix(".torrent")
         info = await store.stat(key)
-        if sha not in live and sha not in services.ingestor.inflight_chunks and info is not None and now - info.modified >= grace:
+        if (
+            sha not in live
+            and sha not in services.ingestor.inflight_chunks
+            and info is not None
+            and now - info.modified >= grace
+        ):
             await store.delete(key)
             report.torrents_removed += 1
             report.removed_keys.append(key)
@@ -106,7 +113,10 @@ async def collect_garbage(services: Services, *, now: float | None = None, grace
     if report.blobs_removed or report.files_expired:
         log.info(
             "gc: removed %d blobs (%d bytes), %d torrents, %d HLS objects; %d files expired",
-            report.blobs_removed, report.bytes_freed, report.torrents_removed, report.hls_removed,
+            report.blobs_removed,
+            report.bytes_freed,
+            report.torrents_removed,
+            report.hls_removed,
             report.files_expired,
         )
     return report

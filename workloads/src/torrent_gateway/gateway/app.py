@@ -36,7 +36,9 @@ def _document_common_errors(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             for path_item in schema.get("paths", {}).values():
                 for operation in path_item.values():
                     if isinstance(operation, dict) and "responses" in operation:
@@ -105,7 +107,9 @@ def create_app(
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse(
-            {"detail": "object store unavailable; retry later"}, status_code=503, headers={"Retry-After": "10"}
+            {"detail": "object store unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": "10"},
         )
 
     if settings.gateway.web_ui:

@@ -41,6 +41,7 @@ async def load_manifest(sha256: str, services: Services) -> Manifest:
         raise HTTPException(404, "no file with this sha256")
     return manifest
 
+
 ERROR_SCHEMA = {"content": {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}}
 
 

@@ -115,10 +115,7 @@ class FileResponse(Response):
             return
         reader = self.services.reader
         manifest = self.manifest
-        if self.ranges is None:
-            spans = [ByteRange(0, manifest.size - 1)]
-        else:
-            spans = self.ranges
+        spans = [ByteRange(0, manifest.size - 1)] if self.ranges is None else self.ranges
         try:
             for span in spans:
                 if self.boundary:

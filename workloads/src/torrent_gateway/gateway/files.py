@@ -25,7 +25,11 @@ async def list_files(
 ) -> dict[str, Any]:
     """Recently uploaded files, newest first."""
     manifests = await services.catalog.recent(limit, offset)
-    return {"files": [describe(request, services.settings, m) for m in manifests], "offset": offset, "limit": limit}
+    return {
+        "files": [describe(request, services.settings, m) for m in manifests],
+        "offset": offset,
+        "limit": limit,
+    }
 
 
 @router.get("/api/files/{sha256}", responses=error_responses(400, 404, 503))
@@ -37,7 +41,10 @@ async def file_info(sha256: str, request: Request, services: ServicesDep) -> dic
 
 @router.get(
     "/api/torrent/{sha256}",
-    responses={200: {"content": {"application/x-bittorrent": {}}, "description": "The .torrent"}, **error_responses(400, 404, 503)},
+    responses={
+        200: {"content": {"application/x-bittorrent": {}}, "description": "The .torrent"},
+        **error_responses(400, 404, 503),
+    },
 )
 async def torrent_file(sha256: str, request: Request, services: ServicesDep) -> Response:
     """The .torrent: our tracker(s) in announce/announce-list, our WebSeed in url-list."""

@@ -74,11 +74,16 @@ def _translate(exc: Exception) -> HTTPException:
     if isinstance(exc, IngestError):
         return HTTPException(exc.status, exc.message)
     if isinstance(exc, (StoreUnavailable, StateUnavailable)):
-        return HTTPException(503, "storage temporarily unavailable; retry later", headers={"Retry-After": "10"})
+        return HTTPException(
+            503, "storage temporarily unavailable; retry later", headers={"Retry-After": "10"}
+        )
     raise exc
 
 
-UPLOAD_RESPONSES = {200: {"description": "Already stored: the existing record"}, **error_responses(400, 401, 403, 413, 429, 451, 503)}
+UPLOAD_RESPONSES = {
+    200: {"description": "Already stored: the existing record"},
+    **error_responses(400, 401, 403, 413, 429, 451, 503),
+}
 
 
 @router.put(
@@ -92,7 +97,9 @@ UPLOAD_RESPONSES = {200: {"description": "Already stored: the existing record"},
         }
     },
 )
-async def upload_raw(request: Request, services: ServicesDep, pubkey: PubkeyDep, name: str | None = None) -> Any:
+async def upload_raw(
+    request: Request, services: ServicesDep, pubkey: PubkeyDep, name: str | None = None
+) -> Any:
     """Raw body upload. Name from ``?name=`` or the ``X-Filename`` header; type from Content-Type."""
     _check_owner(services, pubkey)
     declared = _declared_length(request)

@@ -27,7 +27,9 @@ def tracker_urls(base: str, settings: Settings) -> list[str]:
     urls = [f"{announce_base}/announce"]
     if settings.tracker.udp:
         host = urlsplit(announce_base).hostname or "localhost"
-        port = urlsplit(announce_base).port or (settings.tracker.port if settings.tracker.public_url else settings.gateway.port)
+        port = urlsplit(announce_base).port or (
+            settings.tracker.port if settings.tracker.public_url else settings.gateway.port
+        )
         if ":" in host:
             host = f"[{host}]"
         urls.append(f"udp://{host}:{port}/announce")
@@ -48,7 +50,11 @@ def file_links(request: Request | None, settings: Settings, manifest: Manifest) 
         "torrent": f"{base}/api/torrent/{manifest.sha256}",
         "webseed": webseed_url(base, manifest),
         "magnet": magnet_link(
-            manifest.infohash, manifest.name, manifest.size, tracker_urls(base, settings), [webseed_url(base, manifest)]
+            manifest.infohash,
+            manifest.name,
+            manifest.size,
+            tracker_urls(base, settings),
+            [webseed_url(base, manifest)],
         ),
     }
     if settings.blossom.enabled:

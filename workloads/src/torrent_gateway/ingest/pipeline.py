@@ -155,7 +155,9 @@ class IngestSession:
             return
         # Chunked mode does three hashes per byte (file SHA-256, piece SHA-1, chunk SHA-256). Balance
         # them over two threads: one takes the file hash plus a quarter of the chunks, the other the rest.
-        spans = [(start, min(start + self.chunk_size, len(view))) for start in range(0, len(view), self.chunk_size)]
+        spans = [
+            (start, min(start + self.chunk_size, len(view))) for start in range(0, len(view), self.chunk_size)
+        ]
         split = len(spans) // 4 if len(spans) >= 4 else 0
         first, second = await asyncio.gather(
             asyncio.to_thread(self._file_hash_and_chunks, view, spans[:split]),
@@ -170,7 +172,9 @@ class IngestSession:
         previous = self._writes[-1] if self._writes else None
         self._writes.append(asyncio.ensure_future(self._write_chunks(previous, view, hashed)))
 
-    def _file_hash_and_chunks(self, view: memoryview, spans: list[tuple[int, int]]) -> list[tuple[str, bytes, int, int]]:
+    def _file_hash_and_chunks(
+        self, view: memoryview, spans: list[tuple[int, int]]
+    ) -> list[tuple[str, bytes, int, int]]:
         self._file_hash.update(view)
         return self._hash_chunks(view, spans)
 
@@ -197,7 +201,10 @@ class IngestSession:
             written += os.write(self._staging_fd, view[written:])
 
     async def _write_chunks(
-        self, previous: asyncio.Future[None] | None, view: memoryview, hashed: list[tuple[str, bytes, int, int]]
+        self,
+        previous: asyncio.Future[None] | None,
+        view: memoryview,
+        hashed: list[tuple[str, bytes, int, int]],
     ) -> None:
         if previous is not None:
             await previous
@@ -230,7 +237,7 @@ class IngestSession:
         staged, self._staging = self._staging, None
         self.chunked = True
         try:
-            with open(staged, "rb") as handle:
+            with await asyncio.to_thread(open, staged, "rb") as handle:
                 while block := await asyncio.to_thread(handle.read, self.chunk_size):
                     digest = await asyncio.to_thread(lambda b=block: hashlib.sha256(b).hexdigest())
                     self._chunks.append(digest)
@@ -304,14 +311,21 @@ class IngestSession:
         mime = guess_mime_type(self.name, self.content_type, self.head)
         v2_root = self._merkle.pieces_root() if self._merkle is not None else None
         info = build_info(
-            self.name, self.size, self.chunk_size, b"".join(self._pieces), private=self.private, v2_root=v2_root
+            self.name,
+            self.size,
+            self.chunk_size,
+            b"".join(self._pieces),
+            private=self.private,
+            v2_root=v2_root,
         )
         info_bytes = bencode(info)
         layers = None
         if self._merkle is not None and v2_root is not None and self._merkle.piece_layer():
             layers = {v2_root: self._merkle.piece_layer()}
         # Stored with no trackers: they are filled in from the current configuration when served.
-        await self.store.put_bytes(torrent_key(sha256), render_metainfo(info_bytes, [], [], piece_layers=layers))
+        await self.store.put_bytes(
+            torrent_key(sha256), render_metainfo(info_bytes, [], [], piece_layers=layers)
+        )
         return Manifest(
             sha256=sha256,
             size=self.size,

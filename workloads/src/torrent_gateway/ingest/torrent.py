@@ -14,7 +14,13 @@ from ..bencode import bdecode, bencode
 
 
 def build_info(
-    name: str, size: int, piece_length: int, pieces: bytes, *, private: bool = False, v2_root: bytes | None = None
+    name: str,
+    size: int,
+    piece_length: int,
+    pieces: bytes,
+    *,
+    private: bool = False,
+    v2_root: bytes | None = None,
 ) -> dict[str, object]:
     info: dict[str, object] = {"name": name, "length": size, "piece length": piece_length, "pieces": pieces}
     if private:

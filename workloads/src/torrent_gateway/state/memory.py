@@ -180,4 +180,3 @@ class MemoryStateStore(StateStore):
 
     async def scan(self, prefix: str) -> list[str]:
         return sorted(k for k in list(self._data) if k.startswith(prefix) and self._alive(k))
-

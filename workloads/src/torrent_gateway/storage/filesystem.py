@@ -9,6 +9,7 @@ leaves either the old object, the new one, or nothing — and some staging garba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import time
@@ -78,10 +79,8 @@ class FilesystemStore(ObjectStore):
         await asyncio.to_thread(self._put_bytes_sync, key, data)
 
     async def touch(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.utime(self._path(key))
-        except FileNotFoundError:
-            pass
 
     async def put_bytes_deferred(self, key: str, data: bytes | bytearray | memoryview) -> None:
         _check_key(key)
