@@ -183,7 +183,15 @@ class TrackerSettings(_Section):
 
 class DHTSettings(_Section):
     enabled: bool = Field(True, description="Run the DHT node and seeder.")
-    port: int = Field(6882, ge=0, le=65535, description="DHT UDP port (and BitTorrent peer port).")
+    host: str = Field("0.0.0.0", description="Bind address of the DHT, peer and HTTP ports.")
+    port: int = Field(6882, ge=0, le=65535, description="DHT node UDP port.")
+    peer_port: int = Field(6881, ge=0, le=65535, description="Seeder's BitTorrent peer port (TCP and UDP).")
+    data_dir: str = Field(
+        "", description="Session state and seed cache (default: <storage.path>/p2p, or <s3.cache_dir>/p2p)."
+    )
+    geoip_database: str = Field("", description="MaxMind DB file for proximity ranking of peers (empty: by prefix).")
+    lookup_timeout: float = Field(3.0, gt=0, description="Time limit of a DHT get_peers lookup, seconds.")
+    rescan_interval: float = Field(60.0, gt=0, description="Seconds between the seeder's rescans of the manifests.")
     bootstrap_nodes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PUBLIC_DHT_ROUTERS),
         description="host:port of DHT routers to join through.",
