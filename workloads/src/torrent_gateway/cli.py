@@ -43,11 +43,17 @@ def _load(args: argparse.Namespace, **overrides: Any) -> Settings:
     return load_settings(getattr(args, "config", None), **sections)
 
 
-def _run_server(app: Any, host: str, port: int, settings: Settings) -> None:
+def _run_server(app: Any, host: str, port: int, settings: Settings, *, tracker: bool = False) -> None:
     import uvicorn
 
+    extra: dict[str, Any] = {}
+    if tracker and settings.tracker.enabled and settings.tracker.fast_http:
+        from .tracker.http_fast import TrackerHttpProtocol
+
+        extra["http"] = TrackerHttpProtocol
     config = uvicorn.Config(
         app,
+        **extra,
         host=host,
         port=port,
         log_level=settings.logging.level.lower(),
@@ -72,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Torrent Gateway serving on http://{_display_host(settings.gateway.host)}:{settings.gateway.port}",
         flush=True,
     )
-    _run_server(app, settings.gateway.host, settings.gateway.port, settings)
+    _run_server(app, settings.gateway.host, settings.gateway.port, settings, tracker=True)
     return 0
 
 
@@ -83,7 +89,7 @@ def cmd_component(args: argparse.Namespace) -> int:
 
     log.info("effective configuration: %s", json.dumps(settings.redacted()))
     app, host, port = runtime.build_component_app(args.command, settings)
-    _run_server(app, host, port, settings)
+    _run_server(app, host, port, settings, tracker=args.command == "tracker")
     return 0
 
 

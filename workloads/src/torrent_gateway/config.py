@@ -179,6 +179,11 @@ class TrackerSettings(_Section):
     trusted_proxies: list[str] = Field(
         default_factory=list, description="CIDR networks whose forwarded-for headers are believed."
     )
+    fast_http: bool = Field(
+        True,
+        description="Answer HTTP announces/scrapes in the server's protocol layer (several times faster); "
+        "the per-IP tracker rate limit then applies only when this is false.",
+    )
 
 
 class DHTSettings(_Section):
@@ -286,6 +291,10 @@ class HLSSettings(_Section):
     )
     segment_seconds: int = Field(4, ge=1, le=30, description="Target HLS segment length.")
     ffmpeg: str = Field("ffmpeg", description="ffmpeg executable.")
+    ffprobe: str = Field("", description="ffprobe executable (empty: the one next to ffmpeg).")
+    preset: str = Field("veryfast", description="x264 preset of re-encoded renditions.")
+    job_timeout: float = Field(3600, gt=0, description="Seconds one transcoding job may run.")
+    max_concurrent_jobs: int = Field(1, ge=1, description="Transcoding jobs at once per process.")
 
 
 class MonitoringSettings(_Section):

@@ -18,9 +18,112 @@ from .services import Services, build_services
 def build_serve_app(settings: Settings) -> Any:
     """Gateway + web UI + every enabled component in one ASGI app."""
     services = build_services(settings)
+    tracker = _build_tracker(services) if settings.tracker.enabled else None
     app = create_app(settings, services, extensions=_serve_extensions(settings))
     _own_services(app, services)
+    asgi: Any = app
+    if tracker is not None:
+        asgi = tracker.asgi(app)
+        asgi.app = app  # lets wrappers and tests walk down to the FastAPI app
+    return _with_rate_limits(asgi, services)
+
+
+def build_gateway_app(settings: Settings) -> Any:
+    """The gateway component of a cluster: API, web UI, WebSeed, auth, peer coordinator.
+
+    The tracker, Blossom and the DHT node run as their own workloads there, so they are not mounted.
+    """
+    from .hls import install_hls
+    from .nostr import gateway_extension as nostr_extension
+    from .p2p import install_coordinator
+
+    services = build_services(settings)
+    app = create_app(settings, services, extensions=[nostr_extension, install_hls, install_coordinator])
+    _own_services(app, services)
     return _with_rate_limits(app, services)
+
+
+def _known_infohash(state: Any) -> Any:
+    """The tracker's 'known' policy: an infohash this gateway holds (the catalog's index)."""
+
+    async def is_known(info_hash: bytes) -> bool:
+        return await state.hget("idx:infohash", info_hash.hex()) is not None
+
+    return is_known
+
+
+def _build_tracker(services: Services) -> Any:
+    """The tracker in serve mode: HTTP and WebSocket on the gateway's port, UDP on the same number."""
+    from .tracker import Tracker, open_swarm_store
+
+    settings = services.settings
+    swarms = open_swarm_store(settings)
+    tracker = Tracker(settings, swarms, is_known=_known_infohash(services.state))
+    services.extras["swarms"] = swarms
+    services.extras["tracker"] = tracker
+
+    async def start() -> None:
+        await tracker.start()
+        if settings.tracker.udp:
+            await tracker.start_udp(settings.gateway.host, settings.gateway.port)
+
+    async def accept_new_torrent(manifest: Any) -> None:
+        tracker.forget(bytes.fromhex(manifest.infohash))
+
+    services.extras.setdefault("startup", []).append(start)
+    services.extras.setdefault("shutdown", []).append(tracker.close)
+    services.catalog.on_added.append(accept_new_torrent)
+    return tracker
+
+
+def build_tracker_app(settings: Settings) -> Any:
+    """The tracker component: announce/scrape/WebSocket plus health and metrics on tracker.port."""
+    import contextlib
+    from collections.abc import AsyncIterator
+
+    from fastapi.responses import PlainTextResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from .state import open_state
+    from .tracker import Tracker, open_swarm_store
+
+    state = open_state(settings.state)
+    swarms = open_swarm_store(settings)
+    tracker = Tracker(settings, swarms, is_known=_known_infohash(state))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await tracker.start()
+        if settings.tracker.udp:
+            await tracker.start_udp(settings.tracker.host, settings.tracker.port, reuse_port=True)
+        try:
+            yield
+        finally:
+            await tracker.close()
+            await state.close()
+
+    health = FastAPI(title="Torrent Gateway tracker", lifespan=lifespan)
+
+    @health.get("/healthz", include_in_schema=False)
+    async def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @health.get("/readyz", include_in_schema=False)
+    async def readyz() -> PlainTextResponse:
+        try:
+            await state.ping()
+            await swarms.ping()
+        except Exception:  # any failure means not ready
+            return PlainTextResponse("not ready", status_code=503)
+        return PlainTextResponse("ready")
+
+    @health.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app = tracker.asgi(health)
+    app.app = health  # type: ignore[attr-defined]
+    return app
 
 
 def _with_rate_limits(app: Any, services: Services) -> Any:
@@ -40,7 +143,10 @@ def _with_rate_limits(app: Any, services: Services) -> Any:
 def _serve_extensions(settings: Settings) -> list[Any]:
     from .nostr import gateway_extension as nostr_extension
 
-    extensions: list[Any] = [nostr_extension]
+    from .hls import install_hls
+    from .p2p import install_p2p
+
+    extensions: list[Any] = [nostr_extension, install_hls, install_p2p]
     if settings.blossom.enabled:
         from .blossom import create_blossom_router
 
@@ -57,12 +163,18 @@ def _own_services(app: FastAPI, services: Services) -> None:
 def build_component_app(name: str, settings: Settings) -> tuple[Any, str, int]:
     """(ASGI app, host, port) of one component, as the operator starts it."""
     if name == "gateway":
-        return build_serve_app(settings), settings.gateway.host, settings.gateway.port
+        return build_gateway_app(settings), settings.gateway.host, settings.gateway.port
     if name == "blossom":
         from .blossom import create_blossom_app
 
         app = create_blossom_app(settings)
         return _with_rate_limits(app, find_services(app)), settings.blossom.host, settings.blossom.port
+    if name == "tracker":
+        return build_tracker_app(settings), settings.tracker.host, settings.tracker.port
+    if name == "dht":
+        from .p2p import build_dht_app
+
+        return build_dht_app(settings), settings.dht.host, settings.dht.http_port
     raise SystemExit(f"component {name!r} is not available in this build")
 
 
