@@ -1,38 +1,155 @@
-"""Liveness, readiness, the health summary and Prometheus metrics of the gateway process."""
+"""Liveness, readiness, the health summary, diagnostics and Prometheus metrics of a process.
+
+Scores, formulas and alerting live in :mod:`torrent_gateway.p2p.health`; this module decides which
+probes a process has and serves them:
+
+* ``gateway`` (the event loop of this process), ``storage`` and ``state`` always;
+* ``tracker`` when a swarm store is registered as ``services.extras["swarms"]``;
+* ``relays`` (the configured Nostr relays; disabled when none are configured);
+* anything registered in ``services.extras["health_probes"]`` (name → async callable), e.g. the
+  ``dht`` and ``seeder`` probes that ``install_p2p`` adds.
+
+``install_health_monitor`` (a ``create_app`` extension; ``install_p2p`` calls it) runs the probes
+every ``monitoring.probe_interval`` seconds and raises alerts; without it the endpoints still
+probe live on each request.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..p2p.health import (
+    AlertSink,
+    HealthMonitor,
+    Probe,
+    log_sink,
+    loop_lag_score,
+    nostr_dm_sink,
+    relay_score,
+    run_probe,
+    summarise,
+    webhook_sink,
+)
 from .deps import ServicesDep
 
 router = APIRouter(tags=["health"])
-PROBE_TIMEOUT = 3.0
+RELAY_PROBE_TTL = 60.0
+RELAY_CONNECT_TIMEOUT = 3.0
 
 
-async def _probe(name: str, check: Any) -> dict[str, Any]:
+async def loop_lag() -> dict[str, Any]:
     started = time.perf_counter()
-    try:
-        await asyncio.wait_for(check(), PROBE_TIMEOUT)
-    except Exception as exc:  # any failure of a probe is a health finding, not a server error
-        return {"name": name, "score": 0, "ok": False, "error": type(exc).__name__}
-    latency = time.perf_counter() - started
-    # Full marks up to 100 ms, then one point lost per 10 ms, never below 50 while it answers.
-    score = 100 if latency <= 0.1 else max(50, 100 - int((latency - 0.1) * 1000 / 10))
-    return {"name": name, "score": score, "ok": True, "latency_ms": round(latency * 1000, 2)}
+    await asyncio.sleep(0)
+    lag = time.perf_counter() - started
+    return {"score": loop_lag_score(lag), "loop_lag_ms": round(lag * 1000, 3)}
+
+
+class RelayProbe:
+    """Reachability of the configured Nostr relays (a WebSocket handshake each), cached a minute."""
+
+    def __init__(self, relays: list[str]) -> None:
+        self.relays = relays
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    async def __call__(self) -> dict[str, Any]:
+        if not self.relays:
+            return {"score": 100, "enabled": False, "configured": 0}
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < RELAY_PROBE_TTL:
+            return self._cached[1]
+        results = await asyncio.gather(*(self._reach(url) for url in self.relays))
+        status = dict(zip(self.relays, results, strict=True))
+        reachable = sum(1 for r in results if r == "ok")
+        value = {
+            "score": relay_score(reachable, len(self.relays)),
+            "configured": len(self.relays),
+            "relays": status,
+        }
+        self._cached = (now, value)
+        return value
+
+    @staticmethod
+    async def _reach(url: str) -> str:
+        from websockets.asyncio.client import connect
+
+        try:
+            async with asyncio.timeout(RELAY_CONNECT_TIMEOUT):
+                async with connect(url, open_timeout=RELAY_CONNECT_TIMEOUT, close_timeout=1):
+                    return "ok"
+        except Exception as exc:  # unreachable relays are a finding, reported by type
+            return type(exc).__name__
+
+
+def builtin_probes(services: Any) -> dict[str, Probe]:
+    process = services.extras.get("health_process_name", "gateway")
+    probes: dict[str, Probe] = {
+        process: loop_lag,
+        "storage": services.store.ping,
+        "state": services.state.ping,
+    }
+    swarms = services.extras.get("swarms")
+    if swarms is not None:
+        probes["tracker"] = swarms.ping
+    relay_probe = services.extras.get("_relay_probe")
+    if relay_probe is None:
+        relay_probe = services.extras["_relay_probe"] = RelayProbe(list(services.settings.nostr.relays))
+    probes["relays"] = relay_probe
+    return probes
+
+
+def all_probes(services: Any) -> Mapping[str, Probe]:
+    probes = builtin_probes(services)
+    probes.update(services.extras.get("health_probes", {}))
+    return probes
+
+
+def alert_sinks(services: Any) -> list[AlertSink]:
+    monitoring = services.settings.monitoring
+    sinks: list[AlertSink] = [log_sink]
+    if monitoring.alert_webhook:
+        sinks.append(webhook_sink(monitoring.alert_webhook))
+    sender = services.extras.get("nostr_dm")
+    if monitoring.alert_nostr_dm and sender is not None and services.settings.auth.admin_pubkeys:
+        sinks.append(nostr_dm_sink(sender, list(services.settings.auth.admin_pubkeys)))
+    return sinks
+
+
+def get_monitor(services: Any) -> HealthMonitor:
+    """The process's monitor (created on first use, kept in ``services.extras["health_monitor"]``)."""
+    monitor = services.extras.get("health_monitor")
+    if monitor is None:
+        monitor = HealthMonitor(
+            lambda: all_probes(services),
+            services.settings.monitoring.alert_threshold,
+            alert_sinks(services),
+        )
+        services.extras["health_monitor"] = monitor
+    return monitor  # type: ignore[no-any-return]
 
 
 async def component_health(services: Any) -> list[dict[str, Any]]:
-    probes = [("storage", services.store.ping), ("state", services.state.ping)]
-    for name, probe in services.extras.get("health_probes", {}).items():
-        probes.append((name, probe))
-    return list(await asyncio.gather(*(_probe(name, check) for name, check in probes)))
+    """Every component's latest live probe, as dicts (name, score, ok, ...)."""
+    return [r.view() for r in await get_monitor(services).probe()]
+
+
+def install_health_monitor(app: FastAPI, services: Any) -> None:
+    """A ``create_app`` extension: probe every ``monitoring.probe_interval`` s and raise alerts."""
+    if services.extras.get("_health_monitor_installed"):
+        return
+    services.extras["_health_monitor_installed"] = True
+    monitor = get_monitor(services)
+
+    async def start() -> None:
+        services.spawn(monitor.run(services.settings.monitoring.probe_interval), "health-monitor")
+
+    services.extras.setdefault("startup", []).append(start)
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -44,23 +161,47 @@ async def healthz() -> PlainTextResponse:
 @router.get("/readyz", include_in_schema=False)
 async def readyz(services: ServicesDep) -> Response:
     """Readiness: the object store and the state store answer."""
-    results = await component_health(services)
-    ready = all(r["ok"] for r in results if r["name"] in ("storage", "state"))
+    monitor = get_monitor(services)
+    results = await asyncio.gather(
+        run_probe("storage", services.store.ping), run_probe("state", services.state.ping)
+    )
+    ready = all(r.ok for r in results)
+    for result in results:
+        monitor.latest[result.name] = result
     return PlainTextResponse("ready" if ready else "not ready", status_code=200 if ready else 503)
 
 
 @router.get("/api/health")
 async def health(services: ServicesDep) -> JSONResponse:
-    """Every component's 0–100 score; 503 when a required component is down."""
-    results = await component_health(services)
-    score = min((r["score"] for r in results), default=100)
-    status = "ok" if score >= services.settings.monitoring.alert_threshold else "degraded"
-    if any(not r["ok"] for r in results if r["name"] in ("storage", "state")):
-        status = "down"
-    return JSONResponse(
-        {"status": status, "score": score, "components": {r["name"]: r for r in results}},
-        status_code=503 if status == "down" else 200,
-    )
+    """Every component's 0-100 score; 503 when a required component (storage, state) is down."""
+    monitor = get_monitor(services)
+    summary = summarise(await monitor.probe(), monitor.threshold)
+    summary["alerts"] = {"firing": monitor.tracker.firing()}
+    return JSONResponse(summary, status_code=503 if summary["status"] == "down" else 200)
+
+
+@router.get("/api/diagnostics")
+async def diagnostics(services: ServicesDep) -> dict[str, Any]:
+    """Details behind the scores: DHT, seeder, caches, tracker, relays, rates, recent alerts."""
+    monitor = get_monitor(services)
+    results = await monitor.probe()
+    out: dict[str, Any] = {
+        "health": summarise(results, monitor.threshold),
+        "monitor": monitor.view(),
+        "chunk_cache": services.reader.cache.stats(),
+    }
+    relays = monitor.latest.get("relays")
+    out["relays"] = relays.view() if relays is not None else {"enabled": False}
+    swarms = services.extras.get("swarms")
+    if swarms is not None:
+        try:
+            count, peers = await asyncio.wait_for(swarms.stats(), 3.0)
+            out["tracker"] = {"swarms": count, "peers": peers}
+        except Exception as exc:  # a tracker backend that is down is a finding here
+            out["tracker"] = {"error": type(exc).__name__}
+    node = services.extras.get("p2p")
+    out["p2p"] = await node.diagnostics() if node is not None else {"enabled": False}
+    return out
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -1,0 +1,284 @@
+"""Composition of the P2P component: the node, the seeder, the coordinator, probes and metrics.
+
+* :func:`install_p2p` — a ``create_app`` extension for serve mode: starts a :class:`P2PNode` with
+  the gateway, serves ``GET /api/peers/{infohash}``, registers the ``dht`` and ``seeder`` health
+  probes and the health monitor, and exposes the node as ``services.extras["p2p"]``.
+* :func:`install_coordinator` — the same without a node, for gateway pods in a cluster.
+* :func:`build_dht_app` — the standalone ``torrent-gateway dht`` component: the same node with
+  ``/healthz``, ``/readyz``, ``/api/health``, ``/api/diagnostics`` and ``/metrics`` on
+  ``dht.http_port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from ..config import Settings
+from ..services import Services, build_services
+from . import metrics
+from .coordinator import DHTLookups, PeerBook, create_peers_router
+from .geo import GeoLocator
+from .health import dht_score, seeder_score
+from .options import P2POptions
+from .seeder import Seeder
+from .session import LtSession, session_settings
+
+log = logging.getLogger(__name__)
+
+STATE_SAVE_INTERVAL = 300.0
+MAX_LISTED = 1000
+
+
+class P2PNode:
+    """The DHT node session, the seeder session and the seeder, started and stopped together."""
+
+    def __init__(self, services: Services, options: P2POptions) -> None:
+        self.services = services
+        self.options = options
+        self.peer_book = PeerBook()
+        self.locator = GeoLocator(options.geoip_database) if options.geoip_database else None
+        self.node = LtSession("node", session_settings("node", options), options.data_dir / "node.state")
+        self.seeder_session: LtSession | None = None
+        self.seeder: Seeder | None = None
+        self.lookups: DHTLookups | None = None
+        self.started_at = 0.0
+        self.rates = {"upload": 0.0, "download": 0.0}
+        self.node_stats: dict[str, int] = {}
+        self._last_totals: tuple[float, int, int] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def node_address(self) -> str:
+        """Where the seeder (and local clients) reach our node."""
+        host = self.options.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        return f"[{host}]:{self.node.port}" if ":" in host else f"{host}:{self.node.port}"
+
+    async def start(self) -> None:
+        self.started_at = time.time()
+        await asyncio.to_thread(self.options.data_dir.mkdir, parents=True, exist_ok=True)
+        await self.node.start()
+        pack = session_settings("seeder", self.options, node_address=self.node_address)
+        self.seeder_session = LtSession("seeder", pack, self.options.data_dir / "seeder.state")
+        await self.seeder_session.start()
+        # Introduce the two sessions directly: the seeder's bootstrap may reach the node before the
+        # node's DHT answers, and an empty routing table would send our first announces nowhere.
+        host = self.node_address.rpartition(":")[0].strip("[]")
+        self.seeder_session.session.add_dht_node((host, self.node.port))
+        self.node.session.add_dht_node((host, self.seeder_session.port))
+        self.lookups = DHTLookups(self.seeder_session, timeout=self.options.lookup_timeout)
+        self.seeder = Seeder(
+            self.services.store,
+            self.services.catalog,
+            self.seeder_session,
+            self.options,
+            peer_book=self.peer_book,
+        )
+        await self.seeder.start()
+        self._spawn(self._stats_loop(), "p2p-session-stats")
+        self._spawn(self._save_loop(), "p2p-state-save")
+        log.info(
+            "DHT node on port %d, seeder on port %d (shard %d of %d)",
+            self.node.port,
+            self.seeder_session.port,
+            self.options.shard_index,
+            self.options.shard_count,
+        )
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.seeder is not None:
+            await self.seeder.stop()
+        if self.seeder_session is not None:
+            await self.seeder_session.close()
+        await self.node.close()
+        if self.locator is not None:
+            self.locator.close()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            try:
+                await self.refresh_stats()
+            except Exception:
+                log.debug("libtorrent statistics round failed", exc_info=True)
+            await asyncio.sleep(self.options.stats_interval)
+
+    async def refresh_stats(self) -> None:
+        """Session counters and routing tables into the gauges, upload/download rates."""
+        node_stats = await self.node.session_stats()
+        await self.node.dht_stats()
+        self.node_stats = node_stats
+        metrics.DHT_NODES.labels("node").set(self.node.routing_nodes)
+        metrics.DHT_STORED_TORRENTS.set(node_stats.get("dht.dht_torrents", 0))
+        metrics.DHT_STORED_PEERS.set(node_stats.get("dht.dht_peers", 0))
+        if self.seeder_session is None or self.seeder is None:
+            return
+        stats = await self.seeder_session.session_stats()
+        await self.seeder_session.dht_stats()
+        metrics.DHT_NODES.labels("seeder").set(self.seeder_session.routing_nodes)
+        now = time.monotonic()
+        sent, received = stats.get("net.sent_payload_bytes", 0), stats.get("net.recv_payload_bytes", 0)
+        if self._last_totals is not None:
+            then, last_sent, last_received = self._last_totals
+            elapsed = max(now - then, 1e-3)
+            self.rates = {
+                "upload": max(0, sent - last_sent) / elapsed,
+                "download": max(0, received - last_received) / elapsed,
+            }
+            metrics.PAYLOAD_BYTES.labels("upload").inc(max(0, sent - last_sent))
+            metrics.PAYLOAD_BYTES.labels("download").inc(max(0, received - last_received))
+        self._last_totals = (now, sent, received)
+        metrics.PAYLOAD_RATE.labels("upload").set(self.rates["upload"])
+        metrics.PAYLOAD_RATE.labels("download").set(self.rates["download"])
+        counts = self.seeder.counts()
+        for state in ("adding", "checking", "seeding", "error", "parked", "too_large", "missing"):
+            metrics.SEEDER_STATES.labels(state).set(counts.get(state, 0))
+        await self.seeder.refresh()
+
+    async def _save_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATE_SAVE_INTERVAL)
+            for session in (self.node, self.seeder_session):
+                if session is not None:
+                    try:
+                        await session.save_state()
+                    except OSError:
+                        log.warning("cannot save the %s session state", session.name, exc_info=True)
+
+    # -- probes and views --------------------------------------------------------------------------
+    async def probe_dht(self) -> dict[str, Any]:
+        running = self.node.running and self.node.is_dht_running()
+        node_id, nodes = await self.node.dht_stats() if running else ("", 0)
+        return {
+            "score": dht_score(
+                running=running, routing_nodes=nodes, bootstrap_configured=bool(self.options.bootstrap_nodes)
+            ),
+            "routing_nodes": nodes,
+            "node_id": node_id,
+            "port": self.node.port,
+        }
+
+    async def probe_seeder(self) -> dict[str, Any]:
+        if self.seeder is None or self.seeder_session is None or not self.seeder_session.running:
+            return {"score": 0, "error": "seeder not running"}
+        counts = self.seeder.counts()
+        return {"score": seeder_score(counts), "torrents": counts, "port": self.seeder_session.port}
+
+    async def diagnostics(self) -> dict[str, Any]:
+        seeder = self.seeder
+        announced = seeder.announced() if seeder is not None else []
+        return {
+            "enabled": True,
+            "node": {
+                "running": self.node.running,
+                "port": self.node.port,
+                "node_id": self.node.node_id,
+                "routing_table_nodes": self.node.routing_nodes,
+                "bootstrap_nodes": list(self.options.bootstrap_nodes),
+                "stored_infohashes": self.node_stats.get("dht.dht_torrents", 0),
+                "stored_peers": self.node_stats.get("dht.dht_peers", 0),
+                "messages_in": self.node_stats.get("dht.dht_messages_in", 0),
+                "messages_out": self.node_stats.get("dht.dht_messages_out", 0),
+            },
+            "seeder": {
+                "running": bool(self.seeder_session and self.seeder_session.running),
+                "port": self.seeder_session.port if self.seeder_session else 0,
+                "routing_table_nodes": self.seeder_session.routing_nodes if self.seeder_session else 0,
+                "shard": {"index": self.options.shard_index, "count": self.options.shard_count},
+                "torrents": seeder.counts() if seeder is not None else {},
+                "files": [e.view() for e in list(seeder.entries.values())[:MAX_LISTED]] if seeder else [],
+                "last_reconcile": seeder.last_reconcile if seeder else 0.0,
+                "trackers": list(self.options.trackers),
+            },
+            "announced_infohashes": {"count": len(announced), "infohashes": announced[:MAX_LISTED]},
+            "seed_cache": seeder.cache.stats() if seeder is not None else {},
+            "rates_bytes_per_second": self.rates,
+            "peer_book": len(self.peer_book),
+            "dht_lookups": self.lookups.lookups if self.lookups is not None else 0,
+            "geoip_database": str(self.locator.path) if self.locator is not None else None,
+        }
+
+
+def default_options(settings: Settings) -> P2POptions:
+    """Options from the settings, with the tracker URLs torrents carry as the seeder's trackers."""
+    from ..gateway.urls import base_url, tracker_urls
+
+    trackers = tuple(tracker_urls(base_url(None, settings), settings)) if settings.tracker.enabled else ()
+    return P2POptions.from_settings(settings, trackers=trackers)
+
+
+def install_p2p(app: FastAPI, services: Services, *, options: P2POptions | None = None) -> None:
+    """``create_app`` extension: the DHT node and seeder in this process, the coordinator, probes."""
+    from ..gateway.health import install_health_monitor
+
+    node: P2PNode | None = None
+    if services.settings.dht.enabled:
+        node = P2PNode(services, options or default_options(services.settings))
+        services.extras["p2p"] = node
+        probes = services.extras.setdefault("health_probes", {})
+        probes["dht"] = node.probe_dht
+        probes["seeder"] = node.probe_seeder
+        services.extras.setdefault("startup", []).append(node.start)
+        services.extras.setdefault("shutdown", []).append(node.stop)
+    app.include_router(create_peers_router(node))
+    install_health_monitor(app, services)
+
+
+def install_coordinator(app: FastAPI, services: Services) -> None:
+    """``create_app`` extension for gateway pods whose DHT node runs elsewhere (the ``dht`` component):
+    ``/api/peers`` from the tracker and the WebSeed (the DHT source reports itself unavailable), and
+    the health monitor."""
+    from ..gateway.health import install_health_monitor
+
+    app.include_router(create_peers_router(None))
+    install_health_monitor(app, services)
+
+
+def build_dht_app(
+    settings: Settings, *, options: P2POptions | None = None, services: Services | None = None
+) -> FastAPI:
+    """The standalone DHT component: node + seeder, health, diagnostics and metrics over HTTP."""
+    from ..gateway import health
+
+    owned = services is None
+    svc = services or build_services(settings)
+    svc.extras.setdefault("health_process_name", "process")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for starter in svc.extras.get("startup", []):
+            await starter()
+        try:
+            yield
+        finally:
+            for stopper in reversed(svc.extras.get("shutdown", [])):
+                try:
+                    await stopper()
+                except Exception:
+                    log.exception("shutdown step failed")
+            if owned:
+                await svc.close()
+
+    app = FastAPI(title="Torrent Gateway DHT node", version="0.1.0", lifespan=lifespan)
+    app.state.services = svc
+    app.state.settings = settings
+    app.include_router(health.router)
+    install_p2p(app, svc, options=options)
+    return app
