@@ -1,0 +1,246 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright (never a downloaded browser), a real
+gateway with the Nostr login and HLS extensions, Nostr test keys, and a NIP-07 ``window.nostr``
+injected into pages that signs in Python with the test key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nostr_sdk
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from torrent_gateway.hls import install_hls
+from torrent_gateway.nostr import gateway_extension, install_nostr
+from torrent_gateway.nostr.events import sign_event
+from torrent_gateway.services import Services
+
+from tests.integration.hls.media import make_clip, make_garbage
+from tests.integration.nostr.helpers import RemoteSigner
+from tests.support.gateway import RunningGateway, running_gateway
+
+REPO = Path(__file__).resolve().parents[3]
+SCREENSHOTS = REPO / "tests" / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+LOGIN_KIND = 22242
+
+
+@dataclass
+class Web:
+    gateway: RunningGateway
+    admin: nostr_sdk.Keys
+    user: nostr_sdk.Keys
+    media: dict[str, Path]
+    canary: dict[str, bool]  # {"healthy": …}: a health component the tests can break
+
+    @property
+    def url(self) -> str:
+        return self.gateway.url
+
+
+# Module scope: Playwright's sync API runs its own event loop, which must be gone before the
+# async tests of other modules start theirs.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+
+
+def nostr_extension(app: Any, services: Services) -> None:
+    # The test relay of the bunker login listens on loopback: allow it (production refuses).
+    install_nostr(services, allow_private_relays=True, nip46_timeout=10.0)
+    gateway_extension(app, services)
+
+
+def canary_extension(canary: dict[str, bool]) -> Any:
+    def install(app: Any, services: Services) -> None:
+        async def probe() -> bool:
+            return canary["healthy"]
+
+        services.extras.setdefault("health_probes", {})["canary"] = probe
+
+    return install
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    media_dir = tmp_path_factory.mktemp("web-media")
+    media = {
+        "clip": make_clip(media_dir / "clip.mp4", seconds=6, width=320, height=240, gop=50),
+        "garbage": make_garbage(media_dir / "broken.mp4"),
+    }
+    admin, user = nostr_sdk.Keys.generate(), nostr_sdk.Keys.generate()
+    canary = {"healthy": True}
+    with running_gateway(
+        tmp_path_factory.mktemp("web-data"),
+        extensions=[nostr_extension, install_hls, canary_extension(canary)],
+        auth={"admin_pubkeys": [admin.public_key().to_hex()]},
+        hls={"renditions": [240], "segment_seconds": 2},
+    ) as gateway:
+        yield Web(gateway, admin, user, media, canary)
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(20_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def add_nostr_signer(context: BrowserContext, keys: nostr_sdk.Keys) -> list[dict[str, Any]]:
+    """Give every page of the context a NIP-07 ``window.nostr`` backed by ``keys``; returns the
+    list of events it signed."""
+    signed: list[dict[str, Any]] = []
+
+    def sign(template: dict[str, Any]) -> dict[str, Any]:
+        event = sign_event(
+            keys,
+            kind=int(template["kind"]),
+            content=str(template.get("content", "")),
+            tags=template.get("tags", []),
+            created_at=int(template.get("created_at") or time.time()),
+        )
+        signed.append(event)
+        return event
+
+    context.expose_function("tgwTestSignEvent", sign)
+    context.expose_function("tgwTestPublicKey", lambda: keys.public_key().to_hex())
+    context.add_init_script(
+        "window.nostr = {"
+        " getPublicKey: () => window.tgwTestPublicKey(),"
+        " signEvent: (template) => window.tgwTestSignEvent(template),"
+        "};"
+    )
+    return signed
+
+
+def api_login_response(base: str, keys: nostr_sdk.Keys) -> httpx.Response:
+    """Log ``keys`` in through the HTTP API: challenge → signed kind 22242 event → login."""
+    challenge = httpx.get(f"{base}/api/auth/challenge").json()["challenge"]
+    event = sign_event(
+        keys, kind=LOGIN_KIND, content="", tags=[["challenge", challenge]], created_at=int(time.time())
+    )
+    return httpx.post(f"{base}/api/auth/login", json={"auth_type": "nip07", "event": event})
+
+
+def api_login(base: str, keys: nostr_sdk.Keys) -> str:
+    """A session token for ``keys``."""
+    response = api_login_response(base, keys)
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+def upload_bytes(
+    base: str, name: str, data: bytes, content_type: str, token: str | None = None
+) -> dict[str, Any]:
+    headers = {"content-type": content_type}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    response = httpx.put(
+        f"{base}/api/upload", params={"name": name}, content=data, headers=headers, timeout=30
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def upload(base: str, path: Path, content_type: str, token: str | None = None) -> dict[str, Any]:
+    return upload_bytes(base, path.name, path.read_bytes(), content_type, token)
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+ACCESSIBILITY_PROBLEMS = """
+() => {
+  const problems = [];
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (!visible(el) || el.type === "hidden") continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label")) problems.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
+  }
+  for (const el of document.querySelectorAll("button, a[href]")) {
+    if (!visible(el)) continue;
+    const name = (el.getAttribute("aria-label") || el.textContent || "").trim();
+    if (!name) problems.push(`nameless ${el.outerHTML.slice(0, 80)}`);
+  }
+  for (const el of document.querySelectorAll("img")) if (!el.hasAttribute("alt")) problems.push("img without alt");
+  for (const el of document.querySelectorAll("video, audio")) {
+    if (!el.getAttribute("aria-label")) problems.push(`${el.tagName} without aria-label`);
+  }
+  const headings = [...document.querySelectorAll("h1")].filter(visible);
+  if (headings.length !== 1) problems.push(`${headings.length} visible h1`);
+  if (!document.querySelector("main")) problems.push("no main landmark");
+  if (!document.querySelector("nav[aria-label]")) problems.push("no labelled nav");
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) problems.push(`horizontal scroll: ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
+  return problems;
+}
+"""
+
+
+def assert_accessible(page: Page) -> None:
+    """Basic checks every view must pass: labels, names, alt text, one h1, landmarks, no sideways scroll."""
+    assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
+
+
+@contextlib.contextmanager
+def bunker_in_thread(relay_url: str, user: nostr_sdk.Keys) -> Iterator[str]:
+    """A NIP-46 remote signer for ``user`` answering on ``relay_url`` from its own thread (the browser
+    test is synchronous); yields its bunker:// URL."""
+    ready: dict[str, Any] = {}
+    started = threading.Event()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        try:
+            async with RemoteSigner(relay_url, user_keys=user) as signer:
+                ready["url"] = signer.bunker_url()
+                started.set()
+                await asyncio.to_thread(stop.wait, 60)
+        except BaseException as exc:
+            ready["error"] = exc
+            started.set()
+            raise
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    try:
+        assert started.wait(30), "the remote signer did not start"
+        if "error" in ready:
+            raise RuntimeError(f"remote signer failed: {ready['error']!r}")
+        yield str(ready["url"])
+    finally:
+        stop.set()
+        thread.join(timeout=15)

@@ -1,0 +1,199 @@
+"""HTTP side of HLS: the master playlist (which starts the job on first request), media playlists
+and segments from the object store with Range support, and the job status.
+
+* ``GET /api/stream/<sha256>/playlist.m3u8`` — 200 master playlist once playable; 202 + ``Retry-After``
+  + JSON status while it is prepared; 415 for files that are not video; 500 (permanent) or 503
+  (retried later) with the ffmpeg error when the job failed.
+* ``GET /api/stream/<sha256>/<height>p/index.m3u8`` and ``…/<height>p/seg_<n>.ts`` — served from
+  ``hls/<sha256>/`` in the object store, so any replica answers.
+* ``GET /api/stream/<sha256>/status`` — the job record (state, progress, renditions, error).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from ..gateway.deps import ServicesDep, check_sha256, load_manifest
+from ..gateway.ranges import RangeNotSatisfiable, parse_range
+from ..services import Services
+from ..state import StateUnavailable
+from ..storage import ObjectNotFound
+from .playlists import MASTER_NAME, MPEGURL, content_type_for, is_stream_path
+from .transcoder import Transcoder, is_video, output_key
+
+READ_BLOCK = 1024 * 1024
+RETRY_AFTER_SECONDS = 2
+CORS = {
+    "access-control-allow-origin": "*",
+    "access-control-expose-headers": "Content-Length, Content-Range, Accept-Ranges, Retry-After",
+}
+
+
+def get_transcoder(services: Services) -> Transcoder:
+    transcoder = services.extras.get("hls")
+    if transcoder is None:
+        raise HTTPException(503, "HLS streaming is not installed on this gateway")
+    return transcoder  # type: ignore[no-any-return]
+
+
+def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={**CORS, **(headers or {})})
+
+
+def _not_video(manifest_type: str) -> JSONResponse:
+    return _json(
+        {
+            "detail": f"not a video ({manifest_type}): only video files have an HLS stream",
+            "type": manifest_type,
+        },
+        415,
+    )
+
+
+def _bodyless(status: int, headers: dict[str, str], length: int) -> Response:
+    """A HEAD answer that still says how long the body would be."""
+    response = Response(status_code=status, headers=headers)
+    response.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+    response.raw_headers.append((b"content-length", str(length).encode()))
+    return response
+
+
+def create_stream_router() -> APIRouter:
+    router = APIRouter(tags=["stream"])
+
+    @router.get("/api/stream/{sha256}/status")
+    async def stream_status(sha256: str, request: Request, services: ServicesDep) -> JSONResponse:
+        """State of the file's HLS stream: none, pending, running (with progress), ready or failed."""
+        manifest = await load_manifest(sha256, services)
+        playlist = str(request.url_for("stream_master", sha256=manifest.sha256))
+        if not is_video(manifest):
+            return _json(
+                {
+                    "sha256": manifest.sha256,
+                    "state": "unsupported",
+                    "playable": False,
+                    "type": manifest.mime_type,
+                },
+                200,
+            )
+        try:
+            status = await get_transcoder(services).status(manifest.sha256)
+        except StateUnavailable:
+            return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
+        return _json({**status, "playlist": playlist}, 200)
+
+    @router.api_route("/api/stream/{sha256}/playlist.m3u8", methods=["GET", "HEAD"], name="stream_master")
+    async def stream_master(sha256: str, request: Request, services: ServicesDep) -> Response:
+        """The master playlist; the first request of a video starts its transcoding (202 meanwhile)."""
+        manifest = await load_manifest(sha256, services)
+        if not services.settings.hls.enabled:
+            raise HTTPException(404, "HLS streaming is disabled on this gateway")
+        if not is_video(manifest):
+            return _not_video(manifest.mime_type)
+        transcoder = get_transcoder(services)
+        try:
+            status = await transcoder.ensure(manifest)
+        except StateUnavailable:
+            return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
+        if status["state"] == "ready" or (status["state"] == "running" and status.get("playable")):
+            try:
+                body = await services.store.get_bytes(output_key(manifest.sha256, MASTER_NAME))
+            except ObjectNotFound:
+                # Our memory of a ready stream outlived its files (removed elsewhere): look again.
+                transcoder.forget(manifest.sha256)
+                status = await transcoder.ensure(manifest)
+            else:
+                ready = status["state"] == "ready"
+                headers = {
+                    **CORS,
+                    "cache-control": "public, max-age=60" if ready else "no-cache",
+                    "x-hls-state": status["state"],
+                }
+                if request.method == "HEAD":
+                    return _bodyless(200, {**headers, "content-type": MPEGURL}, len(body))
+                return Response(body, media_type=MPEGURL, headers=headers)
+        if status["state"] == "failed":
+            error = status.get("error") or "unknown error"
+            if status.get("code") == 415:
+                return _json({"detail": error, **status}, 415)
+            if status.get("permanent", True):
+                return _json({"detail": f"this video cannot be streamed: {error}", **status}, 500)
+            return _json(
+                {"detail": f"transcoding failed, will be retried: {error}", **status},
+                503,
+                {"retry-after": str(max(1, int(float(status.get("retry_at") or 0) - time.time())))},
+            )
+        return _json(
+            {**status, "detail": "the stream is being prepared: retry after the delay"},
+            202,
+            {"retry-after": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @router.api_route("/api/stream/{sha256}/{path:path}", methods=["GET", "HEAD"])
+    async def stream_file(sha256: str, path: str, request: Request, services: ServicesDep) -> Response:
+        """A media playlist or a segment of the stream; single byte ranges are honoured (206/416)."""
+        sha = check_sha256(sha256)
+        if not is_stream_path(path):
+            raise HTTPException(404, "no such stream file")
+        key = output_key(sha, path)
+        info = await services.store.stat(key)
+        if info is None:
+            raise HTTPException(404, "no such stream file (is the stream ready? see its /status)")
+        content_type = content_type_for(path)
+        headers = {**CORS, "accept-ranges": "bytes", "content-type": content_type}
+        if path.endswith(".m3u8"):
+            # Playlists are small; a finished one (ENDLIST) may be cached, a growing one not.
+            body = await services.store.get_bytes(key)
+            headers["cache-control"] = "public, max-age=300" if b"#EXT-X-ENDLIST" in body else "no-cache"
+            return _ranged_bytes(body, request, headers)
+        headers["cache-control"] = "public, max-age=86400"
+        try:
+            ranges = parse_range(request.headers.get("range"), info.size)
+        except RangeNotSatisfiable as exc:
+            return _json(
+                {"detail": f"range not satisfiable: {exc}"}, 416, {"content-range": f"bytes */{info.size}"}
+            )
+        start, end, status = 0, info.size - 1, 200
+        if ranges is not None and len(ranges) == 1:
+            start, end, status = ranges[0].start, ranges[0].end, 206
+            headers["content-range"] = f"bytes {start}-{end}/{info.size}"
+        length = end - start + 1
+        if request.method == "HEAD":
+            return _bodyless(status, headers, length)
+        headers["content-length"] = str(length)
+
+        async def body_stream() -> AsyncIterator[bytes]:
+            position = start
+            while position <= end:
+                block = await services.store.read_range(key, position, min(READ_BLOCK, end - position + 1))
+                if not block:
+                    raise OSError(f"{key} ended early at {position}")
+                position += len(block)
+                yield block
+
+        return StreamingResponse(body_stream(), status_code=status, headers=headers, media_type=content_type)
+
+    return router
+
+
+def _ranged_bytes(body: bytes, request: Request, headers: dict[str, str]) -> Response:
+    try:
+        ranges = parse_range(request.headers.get("range"), len(body))
+    except RangeNotSatisfiable as exc:
+        return _json(
+            {"detail": f"range not satisfiable: {exc}"}, 416, {"content-range": f"bytes */{len(body)}"}
+        )
+    status = 200
+    if ranges is not None and len(ranges) == 1:
+        only = ranges[0]
+        headers["content-range"] = f"bytes {only.start}-{only.end}/{len(body)}"
+        body = body[only.start : only.end + 1]
+        status = 206
+    if request.method == "HEAD":
+        return _bodyless(status, headers, len(body))
+    return Response(body, status_code=status, headers=headers, media_type=headers["content-type"])
