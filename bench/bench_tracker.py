@@ -358,11 +358,11 @@ def cpu_seconds(root: int) -> float:
             continue
         parents[int(entry)] = int(fields[1])
         usage[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
+    total, pending = 0.0, [root]
+    while pending:
+        pid = pending.pop()
         total += usage.get(pid, 0.0)
-        todo.extend(child for child, parent in parents.items() if parent == pid)
+        pending.extend(child for child, parent in parents.items() if parent == pid)
     return total
 
 

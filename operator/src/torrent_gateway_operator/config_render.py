@@ -28,7 +28,7 @@ CACHE_DIR = "/var/cache/torrent-gateway"
 MINIO_PORT = 9000
 REDIS_PORT = 6379
 # Stand-ins that satisfy the settings validators; the real values come from Secrets at run time.
-_PLACEHOLDER = {
+_SECRET_SLOT = {
     ("state", "redis_url"): "redis://secret-from-env:6379/0",
 }
 
@@ -182,7 +182,7 @@ def settings_input(spec: TorrentGatewaySpec, name: str, namespace: str) -> dict[
             "hybrid_torrents": spec.storage.hybrid_torrents,
             "s3": s3,
         },
-        "state": {"backend": "redis", "redis_url": _PLACEHOLDER[("state", "redis_url")]},
+        "state": {"backend": "redis", "redis_url": _SECRET_SLOT[("state", "redis_url")]},
         "blossom": {
             "enabled": spec.blossom.enabled,
             "host": "0.0.0.0",

@@ -204,6 +204,7 @@ def test_hand_edits_of_children_are_undone_by_the_timer(operator: Api) -> None:
     )
     wait_for(lambda: api.get("ConfigMap", ns, "demo-config")["data"] == original, what="config restored")
     wait_for(lambda: api.get("Service", ns, "demo-gateway") is not None, what="deleted Service recreated")
+    assert api.get("Deployment", ns, "demo-tracker")["spec"]["replicas"] == 2  # type: ignore[index]
 
 
 def test_managed_dependencies_progress_then_ready_and_secrets_are_never_overwritten(operator: Api) -> None:

@@ -270,12 +270,12 @@ async def tracker_peers(swarms: Any, infohash: str, numwant: int = TRACKER_NUMWA
         if reader is not None:
             stored = await reader(info_hash, kind, numwant)
         else:
-            placeholder = b"\x00" * (4 if kind == SwarmKind.IPV4 else 16) + b"\x00\x00"
+            probe_address = b"\x00" * (4 if kind == SwarmKind.IPV4 else 16) + b"\x00\x00"
             view = await swarms.announce(
                 info_hash,
                 kind,
                 COORDINATOR_PEER_ID,
-                placeholder,
+                probe_address,
                 seeder=False,
                 event=Event.NONE,
                 numwant=numwant,
@@ -284,7 +284,7 @@ async def tracker_peers(swarms: Any, infohash: str, numwant: int = TRACKER_NUMWA
                 info_hash,
                 kind,
                 COORDINATOR_PEER_ID,
-                placeholder,
+                probe_address,
                 seeder=False,
                 event=Event.STOPPED,
                 numwant=0,
