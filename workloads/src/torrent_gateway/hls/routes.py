@@ -87,7 +87,8 @@ def create_stream_router() -> APIRouter:
             return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
         return _json({**status, "playlist": playlist}, 200)
 
-    @router.api_route("/api/stream/{sha256}/playlist.m3u8", methods=["GET", "HEAD"], name="stream_master")
+    @router.get("/api/stream/{sha256}/playlist.m3u8", name="stream_master")
+    @router.head("/api/stream/{sha256}/playlist.m3u8", include_in_schema=False)
     async def stream_master(sha256: str, request: Request, services: ServicesDep) -> Response:
         """The master playlist; the first request of a video starts its transcoding (202 meanwhile)."""
         manifest = await load_manifest(sha256, services)
@@ -134,7 +135,8 @@ def create_stream_router() -> APIRouter:
             {"retry-after": str(RETRY_AFTER_SECONDS)},
         )
 
-    @router.api_route("/api/stream/{sha256}/{path:path}", methods=["GET", "HEAD"])
+    @router.get("/api/stream/{sha256}/{path:path}")
+    @router.head("/api/stream/{sha256}/{path:path}", include_in_schema=False)
     async def stream_file(sha256: str, path: str, request: Request, services: ServicesDep) -> Response:
         """A media playlist or a segment of the stream; single byte ranges are honoured (206/416)."""
         sha = check_sha256(sha256)
