@@ -147,7 +147,17 @@ async def test_source_error_mid_upload_aborts_the_multipart_upload(
         await store.close()
 
 
-async def test_cancelled_put_aborts_and_leaves_nothing(s3_server: S3Server, tmp_path: Path) -> None:
+async def test_cancelled_put_aborts_and_leaves_nothing(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = _AbortableReader.read
+
+    def slow_read(self: _AbortableReader, size: int = -1) -> bytes:
+        # Slow the source so the cancellation always lands mid-upload, however fast the machine.
+        time.sleep(0.05)
+        return original(self, size)
+
+    monkeypatch.setattr(_AbortableReader, "read", slow_read)
     store = make_s3_store(s3_server, tmp_path)
     try:
         await store.ensure_bucket()
