@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.report import summary_line
 from tests.support.servers import RedisServer, S3Server, run_redis_server, run_s3_server
 
 
@@ -19,3 +20,10 @@ def redis_server() -> Iterator[RedisServer]:
 def s3_server() -> Iterator[S3Server]:
     with run_s3_server() as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line of reliability figures (faults, bad inputs, load, bytes verified) when those tests ran."""
+    line = summary_line()
+    if line:
+        terminalreporter.write_line(line)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fuzz.targets import TARGETS
+from tests.support.report import record
 
 RUNS = 3000
 
@@ -34,3 +35,4 @@ def test_fuzz_target_survives(target: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Done {RUNS} runs" in result.stderr
+    record("bad_inputs", RUNS)

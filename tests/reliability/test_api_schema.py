@@ -12,6 +12,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
 from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.report import record
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def api_schema(gateway: RunningGateway) -> schemathesis.BaseSchema:
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_gateway_api_conforms(case: schemathesis.Case) -> None:
     response = case.call(timeout=30)
+    record("bad_inputs")
     case.validate_response(response, checks=(not_a_server_error, status_code_conformance))
 
 

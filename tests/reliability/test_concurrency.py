@@ -10,11 +10,13 @@ import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import httpx
 import pytest
 
 from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.report import record
 from tests.support.verify import verify_filesystem_store
 
 CHUNK = 64 * 1024
@@ -87,8 +89,42 @@ async def test_thousand_concurrent_range_downloads(gateway: RunningGateway) -> N
 
         results = await asyncio.gather(*(one(i) for i in range(1000)))
     errors = results.count(False)
+    record("load_requests", len(results))
+    record("errors", errors)
     p99 = statistics.quantiles(latencies, n=100)[98]
     print(
         f"\n1000 concurrent range downloads: errors={errors} p50={statistics.median(latencies) * 1000:.1f}ms p99={p99 * 1000:.1f}ms"
+    )
+    assert errors == 0
+
+
+async def test_thousand_concurrent_tracker_announces(tmp_path: Path) -> None:
+    with running_gateway(tmp_path / "t", serve=True, tracker={"policy": "open", "udp": False}) as running:
+        latencies: list[float] = []
+
+        async def announce(client: httpx.AsyncClient, index: int) -> bool:
+            info_hash = hashlib.sha1(str(index % 100).encode()).digest()
+            peer_id = f"-TG0001-{index:012d}".encode()
+            query = (
+                f"info_hash={quote_from_bytes(info_hash)}&peer_id={quote_from_bytes(peer_id)}"
+                f"&port={6000 + index % 1000}&uploaded=0&downloaded=0&left={index % 2}&compact=1&numwant=50"
+            )
+            began = time.perf_counter()
+            response = await client.get(f"{running.url}/announce?{query}")
+            latencies.append(time.perf_counter() - began)
+            return (
+                response.status_code == 200
+                and response.content.startswith(b"d")
+                and b"failure" not in response.content
+            )
+
+        async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1000)) as client:
+            results = await asyncio.gather(*(announce(client, i) for i in range(1000)))
+    errors = results.count(False)
+    record("load_requests", len(results))
+    record("errors", errors)
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    print(
+        f"\n1000 concurrent tracker announces: errors={errors} p50={statistics.median(latencies) * 1000:.1f}ms p99={p99 * 1000:.1f}ms"
     )
     assert errors == 0

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.process import GatewayProcess
+from tests.support.report import record
 from tests.support.verify import verify_filesystem_store
 
 CHUNK = 256 * 1024
@@ -69,6 +70,7 @@ def test_kill_during_upload_leaves_nothing_half_visible(
     wait_for_staging(gateway.data, sent // 2)
     gateway.kill()
     sock.close()
+    record("faults")
 
     # After the crash: the partial upload has no manifest; its bytes are only garbage.
     assert verify_filesystem_store(gateway.data) == before

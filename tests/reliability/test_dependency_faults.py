@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.report import record
 from tests.support.servers import RedisServer, S3Server, run_redis_server, run_s3_server
 
 CHUNK = 64 * 1024
@@ -70,6 +71,7 @@ def test_s3_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server, R
     files_before = httpx.get(f"{gateway.url}/api/files").json()["files"]
 
     s3.stop()
+    record("faults")
     try:
         # Cached content is still served while the store is down.
         assert httpx.get(url, timeout=30).content == data
@@ -106,6 +108,7 @@ def test_redis_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server
     data = os.urandom(50_000)
     info = httpx.put(f"{gateway.url}/api/upload?name=r.bin", content=data, timeout=30).json()
     redis.stop()
+    record("faults")
     try:
         # Downloads fail open (documented policy); uploads fail closed with 503 + Retry-After.
         assert httpx.get(info["urls"]["download"], timeout=30).content == data

@@ -33,4 +33,8 @@ def verify_filesystem_store(root: Path) -> dict[str, int]:
         assert (root / "torrents" / f"{manifest['sha256']}.torrent").is_file()
         files += 1
         verified_bytes += size
+    from .report import record
+
+    record("files_verified", files)
+    record("bytes_verified", verified_bytes)
     return {"files": files, "bytes": verified_bytes}
