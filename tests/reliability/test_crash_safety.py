@@ -96,6 +96,6 @@ def test_kill_during_upload_leaves_nothing_half_visible(
     import json
 
     for path in manifests:
-        record = json.loads(path.read_text())
-        referenced.update(record["chunks"] if record["kind"] == "chunked" else [record["sha256"]])
+        manifest = json.loads(path.read_text())
+        referenced.update(manifest["chunks"] if manifest["kind"] == "chunked" else [manifest["sha256"]])
     assert {p.name for p in (gateway.data / "blobs").iterdir()} == referenced
