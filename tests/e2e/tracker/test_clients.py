@@ -181,12 +181,15 @@ async def test_libtorrent_sessions_over_udp(tmp_path: Path) -> None:
         None, tracker={"policy": "open", "secret": "e2e", "interval": 60, "min_interval": 30}
     )
     tracker = Tracker(settings, MemorySwarmStore(settings.tracker.peer_ttl))
-    port = await tracker.start_udp("127.0.0.1", 0)
+    # libtorrent caches UDP connection ids per tracker IP for the whole process, so an id issued by
+    # an earlier test's tracker (another secret) would be replayed here and dropped as forged:
+    # this tracker gets a loopback address of its own.
+    port = await tracker.start_udp("127.0.0.2", 0)
     try:
         seed_dir, leech_dir = tmp_path / "seed", tmp_path / "leech"
         seed_dir.mkdir()
         leech_dir.mkdir()
-        metainfo, info_hash = make_torrent(seed_dir, f"udp://127.0.0.1:{port}/announce")
+        metainfo, info_hash = make_torrent(seed_dir, f"udp://127.0.0.2:{port}/announce")
         seeder, leecher = session(), session()
         add(seeder, metainfo, seed_dir)
 
@@ -194,9 +197,12 @@ async def test_libtorrent_sessions_over_udp(tmp_path: Path) -> None:
             [counts] = await tracker.swarms.scrape([info_hash], [4])  # type: ignore[list-item]
             return counts.complete == 1
 
+        seeder.apply_settings({"alert_mask": lt.alert.category_t.tracker_notification | lt.alert.category_t.error_notification})
+        seen: list[str] = []
         deadline = time.monotonic() + DEADLINE
         while not await seeded():
-            assert time.monotonic() < deadline, "libtorrent never announced over UDP"
+            seen.extend(f"{a.what()}: {a.message()}" for a in seeder.pop_alerts())
+            assert time.monotonic() < deadline, f"libtorrent never announced over UDP: {seen[-8:]}"
             await asyncio.sleep(0.2)
         handle = add(leecher, metainfo, leech_dir)
         await wait_until(lambda: handle.status().is_seeding, "libtorrent to download through the UDP tracker")
