@@ -197,7 +197,9 @@ async def test_libtorrent_sessions_over_udp(tmp_path: Path) -> None:
             [counts] = await tracker.swarms.scrape([info_hash], [4])  # type: ignore[list-item]
             return counts.complete == 1
 
-        seeder.apply_settings({"alert_mask": lt.alert.category_t.tracker_notification | lt.alert.category_t.error_notification})
+        seeder.apply_settings(
+            {"alert_mask": lt.alert.category_t.tracker_notification | lt.alert.category_t.error_notification}
+        )
         seen: list[str] = []
         deadline = time.monotonic() + DEADLINE
         while not await seeded():

@@ -32,6 +32,12 @@ DEFAULT_PUBLIC_DHT_ROUTERS = [
 ]
 
 
+BlossomVerb = Literal["get", "upload", "list", "delete", "mirror", "media"]
+LimitName = Literal["upload", "download", "stream", "auth", "tracker"]
+DEFAULT_AUTH_VERBS: tuple[BlossomVerb, ...] = ("upload", "delete", "mirror")
+DEFAULT_FAIL_OPEN: tuple[LimitName, ...] = ("download", "stream", "tracker")
+
+
 class ConfigError(Exception):
     """Configuration that cannot start the service; the message names the offending key."""
 
@@ -141,8 +147,8 @@ class BlossomSettings(_Section):
     host: str = Field("0.0.0.0", description="Bind address of the standalone Blossom component.")
     port: int = Field(8081, ge=0, le=65535, description="Port of the standalone Blossom component.")
     public_url: str = Field("", description="Base URL used in blob descriptors (empty: from request).")
-    require_auth: list[Literal["get", "upload", "list", "delete", "mirror", "media"]] = Field(
-        default_factory=lambda: ["upload", "delete", "mirror"],
+    require_auth: list[BlossomVerb] = Field(
+        default_factory=lambda: list(DEFAULT_AUTH_VERBS),
         description="Blossom verbs that need a kind 24242 authorization event.",
     )
     allowed_pubkeys: list[str] = Field(
@@ -194,9 +200,13 @@ class DHTSettings(_Section):
     data_dir: str = Field(
         "", description="Session state and seed cache (default: <storage.path>/p2p, or <s3.cache_dir>/p2p)."
     )
-    geoip_database: str = Field("", description="MaxMind DB file for proximity ranking of peers (empty: by prefix).")
+    geoip_database: str = Field(
+        "", description="MaxMind DB file for proximity ranking of peers (empty: by prefix)."
+    )
     lookup_timeout: float = Field(3.0, gt=0, description="Time limit of a DHT get_peers lookup, seconds.")
-    rescan_interval: float = Field(60.0, gt=0, description="Seconds between the seeder's rescans of the manifests.")
+    rescan_interval: float = Field(
+        60.0, gt=0, description="Seconds between the seeder's rescans of the manifests."
+    )
     bootstrap_nodes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PUBLIC_DHT_ROUTERS),
         description="host:port of DHT routers to join through.",
@@ -278,8 +288,8 @@ class RateLimitSettings(_Section):
     tracker: TrackerLimit = Field(
         default_factory=TrackerLimit, description="Tracker requests, per client IP."
     )
-    fail_open: list[Literal["upload", "download", "stream", "auth", "tracker"]] = Field(
-        default_factory=lambda: ["download", "stream", "tracker"],
+    fail_open: list[LimitName] = Field(
+        default_factory=lambda: list(DEFAULT_FAIL_OPEN),
         description="Limits that let requests through while Redis is unreachable (others refuse).",
     )
 

@@ -6,7 +6,7 @@ build just one. This is the only module that knows every component.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 
@@ -23,7 +23,7 @@ def build_serve_app(settings: Settings) -> Any:
     _own_services(app, services)
     asgi: Any = app
     if tracker is not None:
-        asgi = tracker.asgi(app)
+        asgi = tracker.asgi(cast(Any, app))
         asgi.app = app  # lets wrappers and tests walk down to the FastAPI app
     return _with_rate_limits(asgi, services)
 
@@ -35,10 +35,11 @@ def build_gateway_app(settings: Settings) -> Any:
     """
     from .hls import install_hls
     from .nostr import gateway_extension as nostr_extension
-    from .p2p import install_coordinator
+    from .p2p.app import install_coordinator
 
     services = build_services(settings)
-    app = create_app(settings, services, extensions=[nostr_extension, install_hls, install_coordinator])
+    extensions: list[Any] = [nostr_extension, install_hls, install_coordinator]
+    app = create_app(settings, services, extensions=extensions)
     _own_services(app, services)
     return _with_rate_limits(app, services)
 
@@ -121,7 +122,7 @@ def build_tracker_app(settings: Settings) -> Any:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app = tracker.asgi(health)
+    app = tracker.asgi(cast(Any, health))
     app.app = health  # type: ignore[attr-defined]
     return app
 
@@ -141,10 +142,9 @@ def _with_rate_limits(app: Any, services: Services) -> Any:
 
 
 def _serve_extensions(settings: Settings) -> list[Any]:
-    from .nostr import gateway_extension as nostr_extension
-
     from .hls import install_hls
-    from .p2p import install_p2p
+    from .nostr import gateway_extension as nostr_extension
+    from .p2p.app import install_p2p
 
     extensions: list[Any] = [nostr_extension, install_hls, install_p2p]
     if settings.blossom.enabled:
@@ -172,7 +172,7 @@ def build_component_app(name: str, settings: Settings) -> tuple[Any, str, int]:
     if name == "tracker":
         return build_tracker_app(settings), settings.tracker.host, settings.tracker.port
     if name == "dht":
-        from .p2p import build_dht_app
+        from .p2p.app import build_dht_app
 
         return build_dht_app(settings), settings.dht.host, settings.dht.http_port
     raise SystemExit(f"component {name!r} is not available in this build")

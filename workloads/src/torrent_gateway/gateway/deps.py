@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
@@ -45,7 +45,7 @@ async def load_manifest(sha256: str, services: Services) -> Manifest:
 ERROR_SCHEMA = {"content": {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}}
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the documented error statuses of a route."""
     text = {
         400: "Malformed request (hash, body, multipart, header)",

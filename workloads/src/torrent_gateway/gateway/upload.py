@@ -80,7 +80,7 @@ def _translate(exc: Exception) -> HTTPException:
     raise exc
 
 
-UPLOAD_RESPONSES = {
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Already stored: the existing record"},
     **error_responses(400, 401, 403, 413, 429, 451, 503),
 }

@@ -239,7 +239,7 @@ class IngestSession:
         try:
             with await asyncio.to_thread(open, staged, "rb") as handle:
                 while block := await asyncio.to_thread(handle.read, self.chunk_size):
-                    digest = await asyncio.to_thread(lambda b=block: hashlib.sha256(b).hexdigest())
+                    digest = await asyncio.to_thread(_sha256_hex, block)
                     self._chunks.append(digest)
                     await self._store_chunk(digest, memoryview(block))
         finally:
@@ -380,3 +380,7 @@ class IngestSession:
                     await self.store.delete(blob_key(digest))
             except Exception:  # cleanup is best effort; the GC pass removes what is left
                 log.warning("could not remove chunk %s of an aborted upload", digest)
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

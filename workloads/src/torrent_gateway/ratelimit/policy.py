@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -75,7 +76,7 @@ def client_key(address: str) -> str:
     return str(ip)
 
 
-def normalise_fail_open(names: list[str]) -> frozenset[str]:
+def normalise_fail_open(names: Iterable[str]) -> frozenset[str]:
     out = set()
     for name in names:
         canonical = _ALIASES.get(name.lower(), name.lower())

@@ -9,6 +9,7 @@ leaves either the old object, the new one, or nothing — and some staging garba
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 import tempfile
@@ -144,8 +145,8 @@ class FilesystemStore(ObjectStore):
         for key in keys:
             yield key
 
-    def _list_sync(self, prefix: str) -> list[str]:
-        found: list[str] = []
+    def _list_sync(self, prefix: str) -> builtins.list[str]:
+        found: builtins.list[str] = []
         base_dir = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
         if not base_dir.is_dir():
             return found
