@@ -52,6 +52,7 @@ test: install-dev js-deps
 lint: $(PY)
 	$(PY) -m ruff check workloads operator tests bench
 	$(PY) -m ruff format --check workloads operator tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: $(PY)
 	$(PY) -m mypy workloads/src/torrent_gateway operator/src/torrent_gateway_operator
