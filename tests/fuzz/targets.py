@@ -7,10 +7,12 @@ exception that is not the parser's documented "bad input" error — a crash, han
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import atheris
 
@@ -20,6 +22,10 @@ with atheris.instrument_imports(include=["torrent_gateway"]):
     from torrent_gateway.ingest.naming import safe_file_name, sniff_mime_type
     from torrent_gateway.nostr.events import InvalidEvent, decode_auth_header, verify_event
     from torrent_gateway.nostr.nip98 import verify_http_auth
+    from torrent_gateway.tracker import metrics as tracker_metrics
+    from torrent_gateway.tracker.http import parse_announce as parse_http_announce
+    from torrent_gateway.tracker.http import parse_scrape
+    from torrent_gateway.tracker.model import ClientError
 
 
 def fuzz_bencode(data: bytes) -> None:
@@ -89,6 +95,95 @@ def fuzz_multipart(data: bytes) -> None:
             raise
 
 
+def fuzz_tracker_query(data: bytes) -> None:
+    """The raw query string of an HTTP announce or scrape (info_hash and peer_id are raw bytes)."""
+    try:
+        parse_http_announce(data, b"\x7f\x00\x00\x01")
+    except ClientError:
+        pass
+    try:
+        parse_scrape(data)
+    except ClientError:
+        pass
+
+
+_LOOP: Any = None
+_TRACKER: Any = None
+
+
+def _tracker() -> Any:
+    global _LOOP, _TRACKER
+    if _TRACKER is None:
+        from torrent_gateway.config import load_settings
+        from torrent_gateway.tracker import Tracker
+        from torrent_gateway.tracker.swarm_memory import MemorySwarmStore
+
+        _LOOP = asyncio.new_event_loop()
+        settings = load_settings(None, tracker={"policy": "open", "secret": "fuzz"})
+        _TRACKER = Tracker(settings, MemorySwarmStore(settings.tracker.peer_ttl))
+    return _TRACKER
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendto(self, payload: bytes, addr: object) -> None:
+        self.sent.append(payload)
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def fuzz_udp_packet(data: bytes) -> None:
+    """A datagram on the UDP tracker port: never an internal error, never a reply larger than the
+    request (anti-amplification: a fuzzer cannot forge a valid connection id)."""
+    from torrent_gateway.tracker.udp import UdpFrontend
+
+    tracker = _tracker()
+    frontend = UdpFrontend(tracker.logic, tracker.connection_ids, inline_store=True)
+    transport = _Transport()
+    frontend.connection_made(transport)  # type: ignore[arg-type]
+    before = tracker_metrics.INTERNAL_ERRORS_UDP._value.get()
+
+    async def feed() -> None:
+        frontend.datagram_received(data, ("127.0.0.1", 6881))
+        await asyncio.sleep(0)
+
+    _LOOP.run_until_complete(feed())
+    if tracker_metrics.INTERNAL_ERRORS_UDP._value.get() != before:
+        raise AssertionError("internal error on a datagram")
+    for reply in transport.sent:
+        if len(reply) > max(len(data), 16):
+            raise AssertionError(f"{len(reply)}-byte reply to a {len(data)}-byte datagram")
+
+
+def fuzz_ws_message(data: bytes) -> None:
+    """One WebSocket tracker message (WebTorrent JSON), as text and as bytes."""
+    tracker = _tracker()
+    for frame in (
+        {"type": "websocket.receive", "text": data.decode("utf-8", "replace")},
+        {"type": "websocket.receive", "bytes": data},
+    ):
+        inbox = [{"type": "websocket.connect"}, frame, {"type": "websocket.disconnect", "code": 1000}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "websocket",
+            "path": "/announce",
+            "client": ("127.0.0.1", 5000),
+            "headers": [],
+            "query_string": b"",
+        }
+        _LOOP.run_until_complete(asyncio.wait_for(tracker.ws.handle(scope, receive, send), 5))
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "bencode": fuzz_bencode,
     "metainfo": fuzz_metainfo,
@@ -97,6 +192,9 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "nostr_event": fuzz_nostr_event,
     "auth_header": fuzz_auth_header,
     "multipart": fuzz_multipart,
+    "tracker_query": fuzz_tracker_query,
+    "udp_packet": fuzz_udp_packet,
+    "ws_message": fuzz_ws_message,
 }
 
 
