@@ -97,14 +97,10 @@ def fuzz_multipart(data: bytes) -> None:
 
 def fuzz_tracker_query(data: bytes) -> None:
     """The raw query string of an HTTP announce or scrape (info_hash and peer_id are raw bytes)."""
-    try:
+    with contextlib.suppress(ClientError):
         parse_http_announce(data, b"\x7f\x00\x00\x01")
-    except ClientError:
-        pass
-    try:
+    with contextlib.suppress(ClientError):
         parse_scrape(data)
-    except ClientError:
-        pass
 
 
 _LOOP: Any = None
@@ -158,6 +154,18 @@ def fuzz_udp_packet(data: bytes) -> None:
             raise AssertionError(f"{len(reply)}-byte reply to a {len(data)}-byte datagram")
 
 
+def _socket_pair(inbox: list[dict[str, Any]]) -> tuple[Any, Any]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    return receive, send
+
+
 def fuzz_ws_message(data: bytes) -> None:
     """One WebSocket tracker message (WebTorrent JSON), as text and as bytes."""
     tracker = _tracker()
@@ -166,13 +174,7 @@ def fuzz_ws_message(data: bytes) -> None:
         {"type": "websocket.receive", "bytes": data},
     ):
         inbox = [{"type": "websocket.connect"}, frame, {"type": "websocket.disconnect", "code": 1000}]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
+        receive, send = _socket_pair(inbox)
 
         scope = {
             "type": "websocket",
