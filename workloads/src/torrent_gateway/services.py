@@ -9,8 +9,9 @@ limiter) registers it in ``extras`` under a documented name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,27 @@ class Services:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, owned: bool) -> AsyncIterator[None]:
+        """The life of a process's services, for an app's lifespan: clear staging leftovers of a
+        crash, run the registered ``startup`` hooks, then at exit the ``shutdown`` hooks (in
+        reverse) and, when this app built the services, close them."""
+        removed = await self.store.cleanup_staging()
+        if removed:
+            log.info("removed %d leftovers of interrupted uploads", removed)
+        for starter in self.extras.get("startup", []):
+            await starter()
+        try:
+            yield
+        finally:
+            for stopper in reversed(self.extras.get("shutdown", [])):
+                try:
+                    await stopper()
+                except Exception:  # one failing stopper must not keep the others from running
+                    log.exception("shutdown step %s failed", getattr(stopper, "__qualname__", stopper))
+            if owned:
+                await self.close()
 
     async def close(self) -> None:
         for task in list(self._tasks):

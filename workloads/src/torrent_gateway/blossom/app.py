@@ -59,19 +59,8 @@ def create_blossom_app(settings: Settings, services: Services | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        removed = await svc.store.cleanup_staging()
-        if removed:
-            log.info("removed %d leftovers of interrupted uploads", removed)
-        for starter in svc.extras.get("startup", []):
-            await starter()
-        try:
+        async with svc.running(owned=owned):
             yield
-        finally:
-            for stopper in reversed(svc.extras.get("shutdown", [])):
-                with contextlib.suppress(Exception):
-                    await stopper()
-            if owned:
-                await svc.close()
 
     app = FastAPI(
         title="Torrent Gateway — Blossom",

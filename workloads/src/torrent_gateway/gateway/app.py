@@ -62,31 +62,20 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        removed = await svc.store.cleanup_staging()
-        if removed:
-            log.info("removed %d leftovers of interrupted uploads", removed)
-        try:
-            if await svc.state.zcard("idx:recent") == 0:
-                # In-memory state starts empty (and a Redis may have been flushed): rebuild the indexes.
-                indexed = await svc.catalog.reindex()
-                if indexed:
-                    log.info("rebuilt indexes of %d files from the manifests", indexed)
-        except (StateUnavailable, StoreUnavailable) as exc:
-            log.warning("indexes not checked at start (%s); run `torrent-gateway reindex` later", exc)
-        for starter in svc.extras.get("startup", []):
-            await starter()
-        if settings.gc.enabled:
-            from ..gc import run_periodically
+        async with svc.running(owned=owned):
+            try:
+                if await svc.state.zcard("idx:recent") == 0:
+                    # In-memory state starts empty (and a Redis may have been flushed): rebuild the indexes.
+                    indexed = await svc.catalog.reindex()
+                    if indexed:
+                        log.info("rebuilt indexes of %d files from the manifests", indexed)
+            except (StateUnavailable, StoreUnavailable) as exc:
+                log.warning("indexes not checked at start (%s); run `torrent-gateway reindex` later", exc)
+            if settings.gc.enabled:
+                from ..gc import run_periodically
 
-            svc.spawn(run_periodically(svc), "garbage-collector")
-        try:
+                svc.spawn(run_periodically(svc), "garbage-collector")
             yield
-        finally:
-            for stopper in reversed(svc.extras.get("shutdown", [])):
-                with contextlib.suppress(Exception):
-                    await stopper()
-            if owned:
-                await svc.close()
 
     app = FastAPI(
         title="Torrent Gateway",
