@@ -19,17 +19,15 @@ import base64
 import hashlib
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-BLOCK = 8 * 1024 * 1024
+from common import curl_best_download, free_port, make_file, start_nginx, stop, wait_port
+from common import wrk_ranges as _wrk_ranges
 
 SERVER = """
 import sys, uvicorn
@@ -39,39 +37,6 @@ settings = load_settings(None)
 uvicorn.run(create_blossom_app(settings), host="127.0.0.1", port=int(sys.argv[1]),
             log_level="warning", access_log=False)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
-
-
-def make_file(path: Path, size: int, salt: int) -> str:
-    """Write ``size`` incompressible bytes (different for each salt); return their SHA-256."""
-    seed = os.urandom(BLOCK)
-    digest = hashlib.sha256()
-    with path.open("wb") as handle:
-        written = 0
-        counter = salt << 32
-        while written < size:
-            block = (hashlib.sha256(counter.to_bytes(8, "big")).digest() + seed[32:])[: size - written]
-            handle.write(block)
-            digest.update(block)
-            written += len(block)
-            counter += 1
-    return digest.hexdigest()
 
 
 def ceilings(path: Path) -> tuple[float, float]:
@@ -101,34 +66,6 @@ def start_blossom(data: Path, port: int) -> subprocess.Popen[bytes]:
         "TGW_BLOSSOM__MAX_BLOB_SIZE": str(1024**3),
     }
     process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env, stdout=subprocess.DEVNULL)
-    wait_port(port)
-    return process
-
-
-def start_nginx(root: Path, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    conf = workdir / "nginx.conf"
-    conf.write_text(
-        f"""
-worker_processes 1;
-daemon off;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 100000;
-  client_body_temp_path {workdir}/body;
-  proxy_temp_path {workdir}/proxy;
-  fastcgi_temp_path {workdir}/fastcgi;
-  uwsgi_temp_path {workdir}/uwsgi;
-  scgi_temp_path {workdir}/scgi;
-  server {{ listen 127.0.0.1:{port}; root {root}; }}
-}}
-"""
-    )
-    process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
     wait_port(port)
     return process
 
@@ -173,44 +110,12 @@ def curl_put(url: str, path: Path, token: str) -> float:
 
 def curl_get(url: str, rounds: int = 5) -> float:
     """Best of ``rounds`` single-stream downloads, bytes/s."""
-    speeds = []
-    for _ in range(rounds):
-        out = subprocess.run(
-            ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{speed_download}", url],
-            capture_output=True,
-            timeout=120,
-            check=True,
-        ).stdout
-        speeds.append(float(out))
-    return max(speeds)
-
-
-WRK_RANGES = """
-local size = {size}
-local span = 1048576
-math.randomseed({seed})
-request = function()
-  local start = math.random(0, math.floor((size - span) / span)) * span
-  return wrk.format("GET", "{path}", {{["Range"] = "bytes=" .. start .. "-" .. (start + span - 1)}})
-end
-"""
+    return curl_best_download(url, rounds=rounds, timeout=120)
 
 
 def wrk_ranges(base: str, path: str, size: int, workdir: Path, seconds: int = 4) -> float:
     """Bytes/s of 1 MiB range requests over 2 keep-alive connections."""
-    script = workdir / "ranges.lua"
-    script.write_text(WRK_RANGES.format(size=size, seed=11, path=path))
-    out = subprocess.run(
-        ["wrk", "-t1", "-c2", f"-d{seconds}s", "-s", str(script), base + path],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    match = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
-    assert match, out
-    value, unit = float(match.group(1)), match.group(2)
-    return value * {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[unit]
+    return _wrk_ranges(base, path, size, workdir, span=1048576, seed=11, seconds=seconds)
 
 
 def main() -> int:
@@ -277,12 +182,7 @@ def main() -> int:
         print(f"results: {out / 'blossom.json'}")
     finally:
         for process in processes:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

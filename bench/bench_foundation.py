@@ -16,48 +16,25 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-BLOCK = 8 * 1024 * 1024
+from common import BLOCK, RssSampler, curl_best_download, free_port, make_file, start_nginx, stop, wait_port
+from common import wrk_ranges as _wrk_ranges
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def curl_download(url: str) -> float:
+    """Best of three single-stream downloads, bytes/s."""
+    return curl_best_download(url, rounds=3, timeout=300)
 
 
-def wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
-
-
-def make_file(path: Path, size: int) -> None:
-    seed = os.urandom(BLOCK)
-    with path.open("wb") as handle:
-        written = 0
-        counter = 0
-        while written < size:
-            block = hashlib.sha256(counter.to_bytes(8, "big")).digest() + seed[32:]
-            block = block[: size - written]
-            handle.write(block)
-            written += len(block)
-            counter += 1
+def wrk_ranges(base: str, path: str, size: int, workdir: Path, seconds: int = 5) -> float:
+    """Bytes/s of 2 MiB range requests over 2 keep-alive connections."""
+    return _wrk_ranges(base, path, size, workdir, span=2097152, seed=7, seconds=seconds)
 
 
 def hashing_ceiling(path: Path) -> float:
@@ -70,24 +47,6 @@ def hashing_ceiling(path: Path) -> float:
             sha256.update(block)
             sha1.update(block)
     return size / (time.perf_counter() - started)
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                text = Path(f"/proc/{self.pid}/status").read_text()
-                rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) * 1024  # type: ignore[union-attr]
-                self.peak = max(self.peak, rss)
-            except (OSError, AttributeError):
-                pass
-            time.sleep(0.05)
 
 
 def start_gateway(data: Path, port: int) -> subprocess.Popen[bytes]:
@@ -111,34 +70,6 @@ def start_gateway(data: Path, port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-def start_nginx(root: Path, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    conf = workdir / "nginx.conf"
-    conf.write_text(
-        f"""
-worker_processes 1;
-daemon off;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 100000;
-  client_body_temp_path {workdir}/body;
-  proxy_temp_path {workdir}/proxy;
-  fastcgi_temp_path {workdir}/fastcgi;
-  uwsgi_temp_path {workdir}/uwsgi;
-  scgi_temp_path {workdir}/scgi;
-  server {{ listen 127.0.0.1:{port}; root {root}; }}
-}}
-"""
-    )
-    process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)], stderr=subprocess.DEVNULL)
-    wait_port(port)
-    return process
-
-
 def curl_upload(url: str, path: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
     started = time.perf_counter()
     result = subprocess.run(
@@ -149,49 +80,6 @@ def curl_upload(url: str, path: Path) -> tuple[float, dict]:  # type: ignore[typ
     )
     elapsed = time.perf_counter() - started
     return elapsed, json.loads(result.stdout)
-
-
-def curl_download(url: str) -> float:
-    """Best of three single-stream downloads, bytes/s."""
-    speeds = []
-    for _ in range(3):
-        out = subprocess.run(
-            ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{speed_download}", url],
-            capture_output=True,
-            timeout=300,
-            check=True,
-        ).stdout
-        speeds.append(float(out))
-    return max(speeds)
-
-
-WRK_RANGES = """
-local size = {size}
-local span = 2097152
-math.randomseed({seed})
-request = function()
-  local start = math.random(0, math.floor((size - span) / span)) * span
-  return wrk.format("GET", "{path}", {{["Range"] = "bytes=" .. start .. "-" .. (start + span - 1)}})
-end
-"""
-
-
-def wrk_ranges(base: str, path: str, size: int, workdir: Path, seconds: int = 5) -> float:
-    """Bytes/s of 2 MiB range requests over 2 keep-alive connections."""
-    script = workdir / "ranges.lua"
-    script.write_text(WRK_RANGES.format(size=size, seed=7, path=path))
-    out = subprocess.run(
-        ["wrk", "-t1", "-c2", f"-d{seconds}s", "-s", str(script), base + path],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    match = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
-    assert match, out
-    value, unit = float(match.group(1)), match.group(2)
-    scale = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[unit]
-    return value * scale
 
 
 def plot(results: dict, out: Path) -> None:  # type: ignore[type-arg]
@@ -285,11 +173,7 @@ def main() -> int:
         print(f"plot: {out / 'foundation.png'}")
     finally:
         for process in processes:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

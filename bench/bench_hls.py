@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
+from common import free_port, stop, wait_port
 from torrent_gateway.hls.plan import ffmpeg_arguments, plan_renditions
 from torrent_gateway.hls.playlists import parse_media_playlist
 from torrent_gateway.hls.probe import parse_probe, probe_command
@@ -47,23 +47,6 @@ settings = load_settings(None)
 uvicorn.run(create_app(settings, extensions=[install_hls]), host="127.0.0.1",
             port=settings.gateway.port, log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
 
 
 def make_clip(path: Path, seconds: int) -> None:
@@ -156,7 +139,7 @@ def ours(source: Path, heights: list[int], workdir: Path) -> tuple[float, float,
     (workdir / "empty.yaml").write_text("{}\n")
     server = subprocess.Popen([sys.executable, "-c", SERVER], env=env)
     try:
-        wait_port(port)
+        wait_port(port, timeout=30)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(timeout=60) as client:
             began = time.perf_counter()
@@ -195,12 +178,7 @@ def ours(source: Path, heights: list[int], workdir: Path) -> tuple[float, float,
             ready = time.perf_counter() - uploaded
         return uploaded - began, first, ready
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=15)
 
 
 def main() -> int:

@@ -22,8 +22,6 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,57 +34,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workloads" / "src"))
 
+from common import free_port, redis_server, stop, wait_port  # noqa: E402
 from torrent_gateway.config import Settings, load_settings  # noqa: E402
 from torrent_gateway.ratelimit import RateLimitMiddleware, wrap_with_rate_limits  # noqa: E402
 from torrent_gateway.ratelimit.memory import MemoryLimiter  # noqa: E402
 from torrent_gateway.ratelimit.redis import RedisLimiter, connect  # noqa: E402
 
 SHA_RE = re.compile(r'"sha256"\s*:\s*"([0-9a-f]{64})"')
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    workdir = tempfile.mkdtemp(prefix="bench-redis-")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def bench_settings(data: str, *, enabled: bool) -> Settings:
@@ -179,7 +133,7 @@ async def part1(checks: int, redis_url: str, data: str) -> None:
 
 @contextlib.contextmanager
 def gateway(mode: str, data: str, redis_url: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, BENCH_MODE=mode, BENCH_DATA=data, BENCH_REDIS=redis_url)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO / "workloads" / "src"), str(REPO / "bench"), env.get("PYTHONPATH", "")]
@@ -204,15 +158,10 @@ def gateway(mode: str, data: str, redis_url: str) -> Iterator[str]:
         cwd=data,
     )
     try:
-        _wait_port(port)
+        wait_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 def _upload(base: str) -> str:
@@ -288,7 +237,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-http", action="store_true", help="only part 1")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-rl-") as data, redis_server() as redis_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-rl-") as data,
+        tempfile.TemporaryDirectory(prefix="bench-redis-") as redis_dir,
+        redis_server(Path(redis_dir)) as (redis_url, _),
+    ):
         asyncio.run(part1(args.checks, redis_url, data))
         if not args.skip_http:
             part2(args.duration, args.rounds, redis_url, data)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import kopf  # noqa: E402
 import yaml  # noqa: E402
+from common import free_port, stop  # noqa: E402
 from torrent_gateway_operator import API_VERSION, KIND  # noqa: E402
 from torrent_gateway_operator.builders import plan  # noqa: E402
 from torrent_gateway_operator.kube import RESOURCES, KubeClient  # noqa: E402
@@ -47,12 +46,6 @@ SPEC: dict[str, Any] = {
 }
 TIMEOUT = 180.0
 PLURALS = {kind: plural for (_, kind), plural in RESOURCES.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def expected(namespace: str, name: str, uid: str) -> set[tuple[str, str | None, str]]:
@@ -173,12 +166,7 @@ def main() -> int:
                     flush=True,
                 )
         finally:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
+            stop(operator, timeout=30)
             log.close()
             api.close()
     return 0

@@ -34,35 +34,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
+from common import free_tcp_udp_port, redis_server, stop, wait_port
+
 TORRENTS = 1000
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_tcp_udp_port() -> int:
-    """A port free for both TCP and UDP (opentracker and ours listen on both)."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def wait_tcp(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing on port {port}")
 
 
 # -- workload -------------------------------------------------------------------------------------
@@ -229,11 +203,10 @@ def opentracker(workdir: Path, hashes: list[bytes]) -> Iterator[tuple[int, int]]
         stderr=subprocess.PIPE,
     )
     try:
-        wait_tcp(port)
+        wait_port(port, timeout=15)
         yield port, proc.pid
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        stop(proc, graceful=False)
 
 
 @contextlib.contextmanager
@@ -279,46 +252,11 @@ def our_tracker(
     ]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL)
     try:
-        wait_tcp(port, timeout=30)
+        wait_port(port, timeout=30)
         time.sleep(0.5 * workers)  # let every worker finish its lifespan startup
         yield port, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--protected-mode",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_tcp(port)
-        yield f"redis://127.0.0.1:{port}/0", proc.pid
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        stop(proc, timeout=15)
 
 
 def sanity(port: int, info_hash: bytes) -> None:
