@@ -16,6 +16,7 @@ from torrent_gateway.services import Services, build_services
 from torrent_gateway.state.memory import MemoryStateStore
 
 from tests.integration.nostr.helpers import NostrRelay, ensure_nostr_tools, running_relay
+from tests.support.clock import FakeClock
 from tests.support.gateway import gateway_settings
 
 BASE = "http://gw.test"
@@ -30,17 +31,6 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NostrRelay]:
 @pytest.fixture(scope="session")
 def nostr_tools() -> None:
     ensure_nostr_tools()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

@@ -9,18 +9,8 @@ from typing import Any
 import pytest
 from torrent_gateway.config import Settings, load_settings
 
+from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer, run_redis_server
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

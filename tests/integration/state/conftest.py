@@ -15,6 +15,7 @@ from torrent_gateway.state.base import StateStore
 from torrent_gateway.state.memory import MemoryStateStore
 from torrent_gateway.state.redis import RedisStateStore
 
+from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer
 
 # A database number no other suite uses, so flushing it cannot disturb them.
@@ -23,14 +24,6 @@ REDIS_DB = 9
 
 def redis_url(server: RedisServer, db: int = REDIS_DB) -> str:
     return server.url.rsplit("/", 1)[0] + f"/{db}"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

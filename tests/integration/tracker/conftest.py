@@ -14,25 +14,15 @@ from torrent_gateway.tracker.swarm import SwarmStore
 from torrent_gateway.tracker.swarm_memory import MemorySwarmStore
 from torrent_gateway.tracker.swarm_redis import RedisSwarmStore
 
+from tests.support.clock import FakeClock
 from tests.support.servers import RedisServer, UvicornThread
 
 TTL = 600.0
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_000_000.0)
 
 
 @pytest.fixture(params=["memory", "redis"])
