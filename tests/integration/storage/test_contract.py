@@ -109,6 +109,18 @@ async def test_overwrite_replaces(store: ObjectStore, tmp_path: Path) -> None:
     assert await keys(store) == ["k"]
 
 
+async def test_iter_range_streams_exact_blocks(store: ObjectStore) -> None:
+    data = os.urandom(300_000)
+    await store.put_bytes("it", data)
+    blocks = [b async for b in store.iter_range("it", 1000, 250_000, 65_536)]
+    assert b"".join(blocks) == data[1000:250_001]
+    assert all(len(b) <= 65_536 for b in blocks)
+    with pytest.raises(OSError):
+        [b async for b in store.iter_range("it", 0, len(data) + 10, 65_536)]
+    with pytest.raises(ObjectNotFound):
+        [b async for b in store.iter_range("missing", 0, 10, 65_536)]
+
+
 async def test_read_range_exact_and_clamped(store: ObjectStore) -> None:
     data = os.urandom(1 * MiB + 3)
     await store.put_bytes("r", data)

@@ -103,15 +103,8 @@ class ContentReader:
     ) -> AsyncIterator[bytes]:
         """Bytes ``start``..``end`` inclusive of the file."""
         if manifest.kind == "blob":
-            key = blob_key(manifest.sha256)
-            position = start
-            while position <= end:
-                length = min(block, end - position + 1)
-                data = await self.store.read_range(key, position, length)
-                if not data:
-                    raise OSError(f"{key} ended early at {position}")
+            async for data in self.store.iter_range(blob_key(manifest.sha256), start, end, block):
                 yield data
-                position += len(data)
             return
         first = start // manifest.chunk_size
         last = end // manifest.chunk_size

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from .manifest import Manifest
+from .manifest import Manifest, manifest_key
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ async def collect_garbage(
     # Snapshot what uploads are committing now, then re-read the manifests: a manifest written
     # after this read belongs to an upload that was already in flight at the snapshot.
     in_flight = set(services.ingestor.inflight_chunks)
-    referenced = _referenced_blobs(await _live_manifests(services))
+    live_manifests = await _live_manifests(services)
+    referenced = _referenced_blobs(live_manifests)
     for digest, size in candidates:
         if digest in referenced or digest in in_flight or digest in services.ingestor.inflight_chunks:
             continue
@@ -90,24 +91,25 @@ async def collect_garbage(
             report.bytes_freed += size
             report.removed_keys.append(f"blobs/{digest}")
 
-    in_flight = set(services.ingestor.inflight_chunks)
-    live = set((await _live_manifests(services)).keys()) | in_flight
-    async for key in store.list("torrents/"):
-        sha = key.removeprefix("torrents/").removesuffix(".torrent")
+    live = set(live_manifests) | in_flight
+
+    async def orphaned(sha: str, key: str) -> bool:
+        """True when ``key`` belongs to no file: checked again right before deleting, since a file
+        may have been published after the manifests were read."""
+        if sha in live or sha in services.ingestor.inflight_chunks:
+            return False
         info = await store.stat(key)
-        if (
-            sha not in live
-            and sha not in services.ingestor.inflight_chunks
-            and info is not None
-            and now - info.modified >= grace
-        ):
+        if info is None or now - info.modified < grace:
+            return False
+        return not await store.exists(manifest_key(sha))
+
+    async for key in store.list("torrents/"):
+        if await orphaned(key.removeprefix("torrents/").removesuffix(".torrent"), key):
             await store.delete(key)
             report.torrents_removed += 1
             report.removed_keys.append(key)
     async for key in store.list("hls/"):
-        sha = key.split("/", 2)[1] if key.count("/") >= 2 else ""
-        info = await store.stat(key)
-        if sha not in live and info is not None and now - info.modified >= grace:
+        if await orphaned(key.split("/", 2)[1] if key.count("/") >= 2 else "", key):
             await store.delete(key)
             report.hls_removed += 1
     if report.blobs_removed or report.files_expired:

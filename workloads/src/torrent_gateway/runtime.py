@@ -168,7 +168,7 @@ def build_component_app(name: str, settings: Settings) -> tuple[Any, str, int]:
         from .blossom import create_blossom_app
 
         app = create_blossom_app(settings)
-        return _with_rate_limits(app, find_services(app)), settings.blossom.host, settings.blossom.port
+        return _with_rate_limits(app, app.state.services), settings.blossom.host, settings.blossom.port
     if name == "tracker":
         return build_tracker_app(settings), settings.tracker.host, settings.tracker.port
     if name == "dht":
@@ -176,8 +176,3 @@ def build_component_app(name: str, settings: Settings) -> tuple[Any, str, int]:
 
         return build_dht_app(settings), settings.dht.host, settings.dht.http_port
     raise SystemExit(f"component {name!r} is not available in this build")
-
-
-def find_services(app: Any) -> Services:
-    """The Services attached to an app's state."""
-    return app.state.services  # type: ignore[no-any-return]

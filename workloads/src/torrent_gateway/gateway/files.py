@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from ..bencode import bdecode, bencode
 from ..ingest.torrent import render_metainfo
 from ..manifest import torrent_key
 from ..storage import ObjectNotFound
@@ -53,8 +54,6 @@ async def torrent_file(sha256: str, request: Request, services: ServicesDep) -> 
         stored = await services.store.get_bytes(torrent_key(manifest.sha256))
     except ObjectNotFound:
         raise HTTPException(404, "this file has no torrent") from None
-    from ..bencode import bdecode, bencode
-
     decoded = bdecode(stored)
     info_bytes = bencode(decoded[b"info"])
     layers = decoded.get(b"piece layers")

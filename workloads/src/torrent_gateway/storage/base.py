@@ -74,6 +74,17 @@ class ObjectStore(abc.ABC):
     async def read_range(self, key: str, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset`` (fewer only at the end of the object)."""
 
+    async def iter_range(self, key: str, start: int, end: int, block: int) -> AsyncIterator[bytes]:
+        """Bytes ``start``..``end`` (inclusive) in blocks of at most ``block``; raises OSError when the
+        object is shorter. Backends override it to keep one handle open for the whole read."""
+        position = start
+        while position <= end:
+            data = await self.read_range(key, position, min(block, end - position + 1))
+            if not data:
+                raise OSError(f"{key} ended early at {position}")
+            yield data
+            position += len(data)
+
     @abc.abstractmethod
     async def stat(self, key: str) -> ObjectInfo | None:
         """Size and time of the object, or None when absent."""
