@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.support.report import summary_line
 from tests.support.servers import RedisServer, S3Server, run_redis_server, run_s3_server
+
+# The test command is reproducible: every property test and the schemathesis run draw the same
+# examples each time. `TGW_HYPOTHESIS_PROFILE=explore` draws fresh random ones (and more of them).
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
+settings.load_profile(os.environ.get("TGW_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

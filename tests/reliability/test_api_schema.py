@@ -38,8 +38,14 @@ def api_schema(gateway: RunningGateway) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
 
 
+# The test command draws a fixed sample (the "ci" profile in tests/conftest.py); a wider random
+# exploration is `TGW_SCHEMA_EXAMPLES=600 TGW_HYPOTHESIS_PROFILE=explore pytest tests/reliability/test_api_schema.py`.
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("TGW_SCHEMA_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_gateway_api_conforms(case: schemathesis.Case) -> None:
     response = case.call(timeout=30)
     record("bad_inputs")

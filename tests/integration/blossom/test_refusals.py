@@ -297,3 +297,16 @@ def test_banned_pubkeys_are_refused(gateway: RunningGateway, unchanged: None) ->
         f"{gateway.url}/list/{mallory.pubkey}", headers={"Authorization": mallory.token("list", now=now())}
     )
     assert_refused(listed, 403, "banned")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE"])
+@pytest.mark.parametrize("path", ["/%0A", "/%00", f"/{SHA}%0A", "/api/download/%0D%0A"])
+def test_control_characters_in_the_path_are_a_bad_request(
+    gateway: RunningGateway, method: str, path: str
+) -> None:
+    # Found by schemathesis: Python's `$` matches before a trailing newline, so `/\n` reached
+    # the web UI's `/` route and answered an undocumented 405.
+    response = httpx.request(method, f"{gateway.url}{path}")
+    assert response.status_code == 400
+    assert response.headers["x-reason"] == "request path contains control characters"
+    assert response.headers["access-control-allow-origin"] == "*"

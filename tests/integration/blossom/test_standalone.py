@@ -57,5 +57,7 @@ def test_standalone_component_on_redis(tmp_path: Path, redis_server: RedisServer
         anywhere = httpx.options(f"{base}/whatever/path")
         assert anywhere.status_code == 204
         assert anywhere.headers["access-control-allow-methods"] == "GET, HEAD, PUT, DELETE"
+        malformed = httpx.delete(f"{base}/%0A")
+        assert malformed.status_code == 400 and malformed.headers["x-reason"]
     # The lifespan closed the services it built; the files are on disk for the next start.
     assert any((tmp_path / "data" / "blobs").iterdir())

@@ -17,6 +17,7 @@ from ..services import Services, build_services
 from ..state import StateUnavailable
 from ..storage import StoreUnavailable
 from . import download, files, health, upload
+from .guards import RejectControlCharacters
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def create_app(
     for extension in extensions or []:
         extension(app, svc)
     _document_common_errors(app)
+    app.add_middleware(RejectControlCharacters)
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
