@@ -1,10 +1,10 @@
 """The upload pipeline: one streamed pass from request body to a published, verified file.
 
 A session receives the body in whatever pieces the server hands it, gathers them into
-piece-aligned batches and hashes each batch off the event loop while the next one arrives:
-the file's SHA-256 in one thread, SHA-1 per piece (and the chunk SHA-256s, and v2 leaves
-when hybrid torrents are on) in another — hashlib releases the GIL, so the two run in
-parallel. Small files go to a staging file that becomes ``blobs/<sha256>`` with one atomic
+piece-aligned batches and hashes each batch off the event loop while the next ones arrive
+(a few batches in flight): the file's SHA-256 as an ordered chain in one worker thread, the
+SHA-1 per piece and the chunk SHA-256s (and v2 leaves when hybrid torrents are on) in two
+more — hashlib releases the GIL, so they run in parallel on every core. Small files go to a staging file that becomes ``blobs/<sha256>`` with one atomic
 move; large ones are written chunk by chunk as content-addressed blobs. The manifest is
 written last, so an upload that fails, is aborted or crashes is never visible.
 """
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TARGET_BATCH = 8 * 1024 * 1024
-WRITE_BACKLOG = 2
+BATCHES_IN_FLIGHT = 4  # 8 MiB each: bounded memory whatever the file size
 
 
 class IngestError(Exception):
@@ -105,8 +105,13 @@ class IngestSession:
         self._merkle = MerkleFile(self.chunk_size) if self.hybrid else None
         self._chunks: list[str] = []
         self._created_chunks: list[str] = []
-        self._hashing: asyncio.Future[None] | None = None
-        self._writes: deque[asyncio.Future[None]] = deque()
+        # Per batch in flight: its step of the file-hash chain, its chunk hashing + writing, and
+        # the buffer holding its bytes (None for a batch of joined pieces).
+        self._batches: deque[tuple[asyncio.Future[None], asyncio.Future[None], bytearray | None]] = deque()
+        self._pooled = False
+        self._buffer: bytearray | None = None
+        self._filled = 0
+        self._spare: list[bytearray] = []
         self._done = False
         self.chunked = expected_size is not None and expected_size >= self.threshold
         self._staging: Path | None = None
@@ -124,59 +129,95 @@ class IngestSession:
             raise IngestError(413, f"file exceeds the limit of {self.limit} bytes")
         if len(self.head) < 512:
             self.head += bytes(data[: 512 - len(self.head)])
-        self._pending.append(data if isinstance(data, bytes) else bytes(data))
-        self._pending_size += len(data)
-        if self._pending_size >= self.batch_size:
-            joined = b"".join(self._pending)
-            cut = len(joined) - len(joined) % self.batch_size
-            rest = joined[cut:]
-            self._pending = [rest] if rest else []
-            self._pending_size = len(rest)
-            await self._submit(memoryview(joined)[:cut])
-
-    async def _submit(self, batch: memoryview) -> None:
-        # Hashing is strictly ordered (one running batch); writes of hashed chunks overlap with
-        # the next batch's hashing, with at most WRITE_BACKLOG batches waiting to be written.
-        if self._hashing is not None:
-            await self._hashing
-        if not self.chunked and self.size >= self.threshold:
-            await self._drain_writes()
-            await self._switch_to_chunked()
-        while len(self._writes) >= WRITE_BACKLOG:
-            await self._writes.popleft()
-        self._hashing = asyncio.ensure_future(self._hash_batch(batch))
-
-    async def _hash_batch(self, view: memoryview) -> None:
-        if not self.chunked:
-            # Blob mode: SHA-256 of the file in one thread, SHA-1 pieces + the staging write in the other.
-            await asyncio.gather(
-                asyncio.to_thread(self._file_hash.update, view), asyncio.to_thread(self._hash_and_write, view)
-            )
+        if not self._pooled and self._pending_size + len(data) < self.batch_size:
+            # Small so far: keep the pieces; a file that never fills a batch never takes a buffer.
+            self._pending.append(data if isinstance(data, bytes) else bytes(data))
+            self._pending_size += len(data)
             return
-        # Chunked mode does three hashes per byte (file SHA-256, piece SHA-1, chunk SHA-256). Balance
-        # them over two threads: one takes the file hash plus a quarter of the chunks, the other the rest.
+        self._pooled = True
+        if self._pending:
+            pending, self._pending, self._pending_size = self._pending, [], 0
+            for piece in pending:
+                await self._copy_in(piece)
+        await self._copy_in(data)
+
+    async def _copy_in(self, data: bytes | bytearray | memoryview) -> None:
+        """Copy into the batch buffer; a full one goes to hashing and writing.
+
+        Batch buffers are allocated once per upload and reused (at most BATCHES_IN_FLIGHT + 1):
+        a fresh 8 MiB allocation per batch costs the kernel a page fault and a zeroed page for
+        every 4 KiB, more than the copy itself.
+        """
+        view = memoryview(data)
+        while view:
+            if self._buffer is None:
+                self._buffer = self._spare.pop() if self._spare else bytearray(self.batch_size)
+                self._filled = 0
+            take = min(len(view), self.batch_size - self._filled)
+            self._buffer[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == self.batch_size:
+                buffer, self._buffer = self._buffer, None
+                await self._submit(memoryview(buffer), buffer)
+
+    async def _submit(self, batch: memoryview, buffer: bytearray | None = None) -> None:
+        # Up to BATCHES_IN_FLIGHT batches are hashed and written while the next one arrives, so
+        # neither the receiving loop nor the hashing threads wait for each other. The file's
+        # SHA-256 is an ordered chain (one update after another, in a worker thread); the chunk
+        # hashes of a batch run beside it in two more, and each batch publishes its piece
+        # hashes and writes its chunks only after the batch before it has.
+        if not self.chunked and self.size >= self.threshold:
+            await self._drain_batches()
+            await self._switch_to_chunked()
+        while len(self._batches) >= BATCHES_IN_FLIGHT:
+            await self._retire_oldest_batch()
+        previous_hash, previous_step = self._batches[-1][:2] if self._batches else (None, None)
+        step = self._chunk_batch if self.chunked else self._blob_batch
+        self._batches.append(
+            (
+                asyncio.ensure_future(self._hash_file(previous_hash, batch)),
+                asyncio.ensure_future(step(previous_step, batch)),
+                buffer,
+            )
+        )
+
+    async def _retire_oldest_batch(self) -> None:
+        hashing, step, buffer = self._batches.popleft()
+        await asyncio.gather(hashing, step)
+        if buffer is not None:
+            self._spare.append(buffer)  # hashed and written: nothing refers to its bytes any more
+
+    async def _hash_file(self, previous: asyncio.Future[None] | None, view: memoryview) -> None:
+        if previous is not None:
+            await previous
+        await asyncio.to_thread(self._file_hash.update, view)
+
+    async def _blob_batch(self, previous: asyncio.Future[None] | None, view: memoryview) -> None:
+        # Blob mode: SHA-1 pieces and the staging write, in order (the file hash runs beside it).
+        if previous is not None:
+            await previous
+        await asyncio.to_thread(self._hash_and_write, view)
+
+    async def _chunk_batch(self, previous: asyncio.Future[None] | None, view: memoryview) -> None:
         spans = [
             (start, min(start + self.chunk_size, len(view))) for start in range(0, len(view), self.chunk_size)
         ]
-        split = len(spans) // 4 if len(spans) >= 4 else 0
+        half = (len(spans) + 1) // 2
         first, second = await asyncio.gather(
-            asyncio.to_thread(self._file_hash_and_chunks, view, spans[:split]),
-            asyncio.to_thread(self._hash_chunks, view, spans[split:]),
+            asyncio.to_thread(self._hash_chunks, view, spans[:half]),
+            asyncio.to_thread(self._hash_chunks, view, spans[half:]),
         )
-        hashed = first + second
+        if previous is not None:
+            await previous
         if self._merkle is not None:
             await asyncio.to_thread(self._merkle_pieces, view, spans)
+        hashed = first + second
         for digest, sha1, _, _ in hashed:
             self._pieces.append(sha1)
             self._chunks.append(digest)
-        previous = self._writes[-1] if self._writes else None
-        self._writes.append(asyncio.ensure_future(self._write_chunks(previous, view, hashed)))
-
-    def _file_hash_and_chunks(
-        self, view: memoryview, spans: list[tuple[int, int]]
-    ) -> list[tuple[str, bytes, int, int]]:
-        self._file_hash.update(view)
-        return self._hash_chunks(view, spans)
+        for digest, _, a, b in hashed:
+            await self._store_chunk(digest, view[a:b])
 
     @staticmethod
     def _hash_chunks(view: memoryview, spans: list[tuple[int, int]]) -> list[tuple[str, bytes, int, int]]:
@@ -200,20 +241,9 @@ class IngestSession:
         while written < len(view):
             written += os.write(self._staging_fd, view[written:])
 
-    async def _write_chunks(
-        self,
-        previous: asyncio.Future[None] | None,
-        view: memoryview,
-        hashed: list[tuple[str, bytes, int, int]],
-    ) -> None:
-        if previous is not None:
-            await previous
-        for digest, _, a, b in hashed:
-            await self._store_chunk(digest, view[a:b])
-
-    async def _drain_writes(self) -> None:
-        while self._writes:
-            await self._writes.popleft()
+    async def _drain_batches(self) -> None:
+        while self._batches:
+            await self._retire_oldest_batch()
 
     async def _store_chunk(self, digest: str, data: memoryview) -> None:
         key = blob_key(digest)
@@ -261,10 +291,10 @@ class IngestSession:
                 batch = b"".join(self._pending)
                 self._pending, self._pending_size = [], 0
                 await self._submit(memoryview(batch))
-            if self._hashing is not None:
-                await self._hashing
-                self._hashing = None
-            await self._drain_writes()
+            elif self._buffer is not None and self._filled:
+                buffer, self._buffer = self._buffer, None
+                await self._submit(memoryview(buffer)[: self._filled], buffer)
+            await self._drain_batches()
             if self.size == 0:
                 raise IngestError(400, "empty file: nothing to store")
             sha256 = self._file_hash.hexdigest()
@@ -366,12 +396,11 @@ class IngestSession:
         if self._done:
             return
         self._done = True
-        pending = [f for f in [self._hashing, *self._writes] if f is not None]
+        pending = [future for hashing, step, _ in self._batches for future in (hashing, step)]
         for future in pending:
             future.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        self._hashing = None
-        self._writes.clear()
+        self._batches.clear()
         self._discard_staging()
         state = self.ingestor.catalog.state
         for digest in self._release_chunks(delete=True):
