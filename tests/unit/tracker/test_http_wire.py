@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote_from_bytes
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torrent_gateway.bencode import bdecode
 from torrent_gateway.tracker.http import (
     MAX_ANNOUNCE_QUERY,
@@ -12,6 +14,7 @@ from torrent_gateway.tracker.http import (
     failure,
     parse_announce,
     parse_scrape,
+    unquote_binary,
 )
 from torrent_gateway.tracker.logic import MAX_SCRAPE
 from torrent_gateway.tracker.model import (
@@ -173,3 +176,21 @@ def test_failure_is_bencoded() -> None:
     assert bdecode(failure("port must be between 1 and 65535")) == {
         b"failure reason": b"port must be between 1 and 65535"
     }
+
+
+# Bytes that make percent-decoding and quoted-printable decoding differ, mixed with escapes.
+_TRICKY = st.lists(
+    st.sampled_from(
+        [b"%", b"4", b"a", b"F", b"g", b" ", b"\t", b"\r", b"\n", b"=", b"_", b"+", b"\x00", b"\xff"]
+        + [b"%0", b"%41", b"%0a", b"%0D", b"%20", b"%09", b"%3D", b"%3d", b"%%"]
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(_TRICKY, st.binary(max_size=40), st.binary(min_size=20, max_size=20).map(quote_from_bytes)))
+def test_unquote_binary_decodes_exactly_like_the_standard_library(raw: bytes | str) -> None:
+    raw = raw.encode() if isinstance(raw, str) else raw
+    assert unquote_binary(raw) == unquote_to_bytes(raw)
+    assert unquote_binary(raw.lower()) == unquote_to_bytes(raw.lower())

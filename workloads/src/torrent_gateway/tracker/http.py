@@ -1,7 +1,7 @@
 """HTTP tracker frontend (BEP 3, 7, 23, 24, 48): parse a query, write a bencoded reply.
 
 Raw ASGI, not a framework route: ``info_hash`` and ``peer_id`` are 20 raw bytes percent-encoded
-in the query, so they are decoded from ``scope["query_string"]`` with ``unquote_to_bytes``
+in the query, so they are decoded from ``scope["query_string"]`` with :func:`unquote_binary`
 (a framework decoding the query as UTF-8 would mangle them), and every reply is formatted from
 precomputed byte templates. Client errors are ``failure reason`` replies with status 200, as
 clients expect; internal faults are a generic ``internal error`` with status 500 and a log line.
@@ -9,6 +9,7 @@ clients expect; internal faults are a generic ``internal error`` with status 500
 
 from __future__ import annotations
 
+import binascii
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
@@ -53,6 +54,28 @@ _EVENTS = {
 # -- parsing (pure) -------------------------------------------------------------------------------
 
 
+_PERCENT_AS_QP = bytes.maketrans(b"%", b"=")
+_QP_SPECIAL = b"= \t\r\n"  # what quoted-printable decoding treats differently from percent-decoding
+
+
+def unquote_binary(raw: bytes) -> bytes:
+    """Percent-decode ``raw`` exactly as ``urllib.parse.unquote_to_bytes`` does, at C speed.
+
+    An info_hash or peer_id is up to 20 escapes, and the pure-Python decoder cost more than the
+    rest of an announce. Percent-encoding is quoted-printable with ``%`` for ``=``, so binascii
+    decodes it, unless the value holds a byte that quoted-printable reads differently (``=``,
+    whitespace) or an escape that is not two hex digits (then the length comes out wrong): those
+    rare values take the standard decoder.
+    """
+    if b"%" not in raw:
+        return raw
+    if len(raw.translate(None, _QP_SPECIAL)) == len(raw):
+        decoded = binascii.a2b_qp(raw.translate(_PERCENT_AS_QP))
+        if len(decoded) == len(raw) - 2 * raw.count(b"%"):
+            return decoded
+    return unquote_to_bytes(raw)
+
+
 def parse_fields(query: bytes) -> dict[bytes, bytes]:
     """Query parameters, raw (still percent-encoded); the first occurrence of a name wins."""
     fields: dict[bytes, bytes] = {}
@@ -67,7 +90,7 @@ def _binary(fields: dict[bytes, bytes], name: bytes) -> bytes:
     raw = fields.get(name)
     if raw is None:
         raise ClientError(f"missing {name.decode()}")
-    value = unquote_to_bytes(raw)
+    value = unquote_binary(raw)
     if len(value) != 20:
         raise ClientError(f"{name.decode()} must be 20 bytes, got {len(value)}")
     return value
@@ -107,7 +130,7 @@ def parse_announce(query: bytes, ip: bytes) -> tuple[AnnounceRequest, bool, bool
     event = _EVENTS.get(fields.get(b"event", b""))
     if event is None:
         raise ClientError("event must be started, completed, stopped or empty")
-    key = unquote_to_bytes(fields[b"key"]) if b"key" in fields else b""
+    key = unquote_binary(fields[b"key"]) if b"key" in fields else b""
     if len(key) > MAX_KEY:
         raise ClientError("key too long")
     tracker_id = fields.get(b"trackerid")
@@ -142,7 +165,7 @@ def parse_scrape(query: bytes) -> tuple[list[bytes], int]:
         if len(hashes) >= MAX_SCRAPE:
             ignored += 1
             continue
-        value = unquote_to_bytes(raw)
+        value = unquote_binary(raw)
         if len(value) != 20:
             raise ClientError(f"info_hash must be 20 bytes, got {len(value)}")
         hashes[value] = None
