@@ -9,7 +9,9 @@ Workloads (each bounded by --duration seconds):
 * UDP announce: a small Python client (one socket, 32 requests in flight, announce after connect).
 
 Trackers: opentracker (Debian package: whitelist-only, so the infohashes are written to its
-whitelist; it refuses to run as root, so ``tracker.user nobody``), ours served by uvicorn
+whitelist; it refuses to run as root, so ``tracker.user nobody``); the Python floor
+(``floor_tracker.py``: a bare uvloop protocol with canned replies, no tracker work — the most any
+Python server on this event loop can do); ours served by uvicorn
 (httptools, uvloop, no access log) with the in-process swarm store, then with a Redis store on a
 private redis-server (one and two workers). Everything binds 127.0.0.1. Prints requests/s and
 our/opentracker ratios. Run: ``python bench/bench_tracker.py [--duration 5] [--no-redis]``.
@@ -210,6 +212,19 @@ def opentracker(workdir: Path, hashes: list[bytes]) -> Iterator[tuple[int, int]]
 
 
 @contextlib.contextmanager
+def floor_tracker() -> Iterator[tuple[int, int]]:
+    """bench/floor_tracker.py: a bare uvloop protocol with canned replies (the Python floor)."""
+    port = free_tcp_udp_port()
+    script = Path(__file__).with_name("floor_tracker.py")
+    proc = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port, timeout=15)
+        yield port, proc.pid
+    finally:
+        stop(proc, graceful=False)
+
+
+@contextlib.contextmanager
 def our_tracker(
     workdir: Path, *, redis_url: str | None = None, workers: int = 1, fast: bool = True
 ) -> Iterator[tuple[int, int]]:
@@ -377,6 +392,8 @@ def main() -> None:
             trackers: dict[str, tuple[int, list[int]]] = {}
             port, pid = stack.enter_context(opentracker(workdir, hashes))
             trackers["opentracker"] = (port, [pid])
+            port, pid = stack.enter_context(floor_tracker())
+            trackers["python floor (no work)"] = (port, [pid])
             port, pid = stack.enter_context(our_tracker(workdir))
             trackers["ours (memory)"] = (port, [pid])
             if args.asgi:
