@@ -310,7 +310,10 @@ class HLSSettings(_Section):
 class MonitoringSettings(_Section):
     alert_threshold: int = Field(50, ge=0, le=100, description="Health score below which an alert fires.")
     alert_webhook: str = Field("", description="URL that receives alert JSON (empty: none).")
-    alert_nostr_dm: bool = Field(False, description="Also send alerts as Nostr DMs to the admins.")
+    alert_nostr_dm: bool = Field(
+        False,
+        description="Also send alerts to every admin as a NIP-17 private message (gift-wrapped) through nostr.relays.",
+    )
     probe_interval: float = Field(10.0, gt=0, description="Seconds between health probes.")
 
 

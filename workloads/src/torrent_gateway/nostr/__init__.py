@@ -7,7 +7,10 @@ relay publishing, NIP-46 remote signing, and file announcements (NIP-94, NIP-35)
 * ``"authenticator"`` — :class:`torrent_gateway.gateway.auth.Authenticator` (``authenticate(request)``,
   ``is_admin(pubkey)``, sessions, bans);
 * ``"nostr_announcer"`` — :class:`~.announce.Announcer`, whose hooks are appended to the catalog's
-  ``on_added``/``on_removed`` when ``nostr.publish`` is on and relays are configured.
+  ``on_added``/``on_removed`` when ``nostr.publish`` is on and relays are configured;
+* ``"nostr_dm"`` — an async ``(pubkey_hex, text)`` sending a NIP-17 private message (see
+  :mod:`.dm`), when ``monitoring.alert_nostr_dm`` is on and relays are configured: the health
+  monitor's alerts reach the admins with it.
 
 ``gateway_extension(app, services)`` does that and adds the auth, users and admin routers: pass it
 to ``create_app(settings, extensions=[gateway_extension])``. Importing this package stays cheap
@@ -37,9 +40,11 @@ def install_nostr(
     backoff: Sequence[float] | None = None,
     **authenticator_options: Any,
 ) -> None:
-    """Register the authenticator, the server key and (when publishing) the announcer."""
+    """Register the authenticator, the server key, and (with relays configured) the announcer
+    when publishing and the alert DM sender when ``monitoring.alert_nostr_dm`` is on."""
     from ..gateway.auth import Authenticator
     from .announce import Announcer
+    from .dm import dm_sender
     from .keys import load_server_keys
     from .relays import DEFAULT_BACKOFF, RelayPublisher
 
@@ -47,13 +52,15 @@ def install_nostr(
     keys = load_server_keys(settings)
     services.extras["server_keys"] = keys
     services.extras["authenticator"] = Authenticator(services, **authenticator_options)
-    if settings.nostr.publish and settings.nostr.relays:
-        if publisher is None:
-            publisher = RelayPublisher(
-                settings.nostr.relays,
-                backoff=DEFAULT_BACKOFF if backoff is None else backoff,
-                auth_signer=keys.relay_auth,
-            )
+    if publisher is None and settings.nostr.relays:
+        publisher = RelayPublisher(
+            settings.nostr.relays,
+            backoff=DEFAULT_BACKOFF if backoff is None else backoff,
+            auth_signer=keys.relay_auth,
+        )
+    if settings.monitoring.alert_nostr_dm and publisher is not None:
+        services.extras["nostr_dm"] = dm_sender(keys, publisher)
+    if settings.nostr.publish and settings.nostr.relays and publisher is not None:
         announcer = Announcer(services, keys, publisher)
         services.extras["nostr_announcer"] = announcer
         services.catalog.on_added.append(announcer.on_added)
