@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 from torrent_gateway.tracker.model import Event, StoredPeer, SwarmKind
@@ -191,3 +192,34 @@ async def test_relay_reaches_the_subscribed_node(store: SwarmStore) -> None:
             break
         await asyncio.sleep(0.01)
     assert received == [b"hello"]
+
+
+async def test_random_churn_keeps_views_and_counts_consistent(store: SwarmStore, clock: FakeClock) -> None:
+    """Joins, role flips, moves, stops and expiry in random order: every view's peers are
+    distinct live members (never the requester), its compact form (when the store gives one)
+    is exactly their endpoints, and the counts match a model of the swarm."""
+    rng = random.Random(11)
+    live: dict[int, tuple[bool, bytes]] = {}  # n -> (seeder, endpoint)
+    for step in range(600):
+        n = rng.randrange(60)
+        clock.now += rng.choice([0, 0, 0, 1])
+        if rng.random() < 0.15:
+            view = await join(store, n, event=Event.STOPPED, numwant=0)
+            live.pop(n, None)
+            continue
+        seeder = rng.random() < 0.3
+        moved = rng.random() < 0.1
+        endpoint = ep4(n + 1000) if moved else ep4(n)
+        view = await store.announce(
+            IH, V4, pid(n), endpoint, seeder=seeder, event=Event.NONE, numwant=rng.choice([0, 1, 5, 200])
+        )
+        live[n] = (seeder, endpoint)
+        seeds = sum(1 for s, _ in live.values() if s)
+        assert (view.complete, view.incomplete) == (seeds, len(live) - seeds), step
+        ids = [p.peer_id for p in view.peers]
+        assert len(set(ids)) == len(ids) and pid(n) not in ids
+        for peer in view.peers:
+            other = int(peer.peer_id[8:])
+            assert live[other] == (peer.seeder, peer.endpoint), step
+        if view.compact is not None:
+            assert view.compact == b"".join(p.endpoint for p in view.peers), step

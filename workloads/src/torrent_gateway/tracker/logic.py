@@ -204,7 +204,7 @@ class TrackerLogic:
         peers = view.peers
         compact = b""
         if request.kind != SwarmKind.WEBRTC:
-            compact = b"".join(map(_endpoint, peers))
+            compact = view.compact if view.compact is not None else b"".join(map(_endpoint, peers))
             ip = request.endpoint[:-2]
             if len(peers) > 1 and not _order_is_ranked(compact, ip, len(peers)):
                 peers = rank_peers(peers, ip, requester_is_seed=seeder)

@@ -9,6 +9,7 @@ may read; every other exception is an internal fault the client only learns "int
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
@@ -51,12 +52,17 @@ class StoredPeer(NamedTuple):
 
 
 class SwarmView(NamedTuple):
-    """What the store answers to an announce: exact counts after the update, and chosen peers."""
+    """What the store answers to an announce: exact counts after the update, and chosen peers.
+
+    ``compact`` is the chosen peers' endpoints joined in the same order (BEP 23), when the store
+    keeps them side by side and can answer with one copy instead of a pass over the peers.
+    """
 
     complete: int
     incomplete: int
     downloaded: int
-    peers: list[StoredPeer]
+    peers: Sequence[StoredPeer]
+    compact: bytes | None = None
 
 
 class ScrapeCounts(NamedTuple):
@@ -89,7 +95,7 @@ class AnnounceReply:
     complete: int
     incomplete: int
     downloaded: int
-    peers: list[StoredPeer]
+    peers: Sequence[StoredPeer]
     compact: bytes = b""  # the peers' endpoints joined (BEP 23), for IP swarms
 
 

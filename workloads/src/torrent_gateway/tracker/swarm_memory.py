@@ -4,14 +4,22 @@ Each swarm keeps its members in an insertion-ordered dict refreshed with ``move_
 oldest member is always first and expiry pops from the front in amortised O(1). Seeders and
 leechers also sit in two arrays with each member's index, so a random window of ``numwant`` peers
 costs O(numwant) whatever the swarm size, and removal is a swap with the last element.
+
+For IP swarms each role also keeps its members' compact endpoints side by side in one bytearray
+(the same order as the array), as opentracker does: the compact reply for a window is a copy of
+one or two slices, and the peers themselves are only looked at when a reply needs them (ranking,
+non-compact replies). In a large store the per-peer objects are spread over the heap, and
+visiting fifty of them per announce cost more than the rest of the announce.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import overload
 
 from .model import Event, ScrapeCounts, StoredPeer, SwarmKind, SwarmView
 from .swarm import PeerConflict, RelayHandler, SwarmStore
@@ -29,27 +37,59 @@ class _Member:
         self.pos = pos
 
 
+_WIDTH = {SwarmKind.IPV4: 6, SwarmKind.IPV6: 18}  # compact endpoint sizes; WebRTC has none
+
+
+class _Role:
+    """The members of one role (seeders or leechers): their peers, and their endpoints packed."""
+
+    __slots__ = ("peers", "packed", "width")
+
+    def __init__(self, width: int) -> None:
+        self.peers: list[StoredPeer] = []
+        self.packed = bytearray()
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.peers)
+
+    def append(self, peer: StoredPeer) -> int:
+        self.peers.append(peer)
+        if self.width:
+            self.packed += peer.endpoint
+        return len(self.peers) - 1
+
+    def remove_at(self, pos: int) -> StoredPeer | None:
+        """Remove index ``pos`` by moving the last member there; returns the moved member."""
+        last = self.peers.pop()
+        width = self.width
+        if width:
+            tail = self.packed[-width:]
+            del self.packed[-width:]
+        if pos < len(self.peers):
+            self.peers[pos] = last
+            if width:
+                self.packed[pos * width : (pos + 1) * width] = tail
+            return last
+        return None
+
+
 class _Swarm:
     __slots__ = ("members", "seeders", "leechers")
 
-    def __init__(self) -> None:
+    def __init__(self, width: int) -> None:
         self.members: OrderedDict[bytes, _Member] = OrderedDict()
-        # The members' StoredPeer tuples, so a pick is a slice (no per-peer Python work).
-        self.seeders: list[StoredPeer] = []
-        self.leechers: list[StoredPeer] = []
+        self.seeders = _Role(width)
+        self.leechers = _Role(width)
 
     def link(self, member: _Member) -> None:
-        role = self.seeders if member.peer.seeder else self.leechers
-        member.pos = len(role)
-        role.append(member.peer)
+        member.pos = (self.seeders if member.peer.seeder else self.leechers).append(member.peer)
 
     def unlink(self, member: _Member) -> None:
-        """Take the member out of its role array (swap with the last element)."""
-        role = self.seeders if member.peer.seeder else self.leechers
-        last = role.pop()
-        if member.pos < len(role):
-            role[member.pos] = last
-            self.members[last.peer_id].pos = member.pos
+        """Take the member out of its role (the role's last member moves into its place)."""
+        moved = (self.seeders if member.peer.seeder else self.leechers).remove_at(member.pos)
+        if moved is not None:
+            self.members[moved.peer_id].pos = member.pos
 
     def expire(self, cutoff: float) -> int:
         removed = 0
@@ -65,27 +105,83 @@ class _Swarm:
         return removed
 
 
-def _window(role: list[StoredPeer], count: int, skip: int) -> list[StoredPeer]:
-    """Up to ``count`` peers of ``role`` from a random start, wrapping, leaving out index ``skip``
-    (the requester's own entry, or -1); O(count) whatever the swarm size."""
-    total = len(role)
-    want = count + (skip >= 0)
+Segments = list[tuple[int, int]]
+
+
+def _window(total: int, count: int, skip: int) -> Segments:
+    """Up to ``count`` indices of a role of ``total`` members from a random start, wrapping,
+    leaving out index ``skip`` (the requester's own entry, or -1), as (start, stop) ranges;
+    O(1) whatever the swarm size."""
     if count <= 0 or total == 0:
         return []
+    want = count + (skip >= 0)
     if total <= want:
-        window = role[:]
-        start = 0
+        start, end = 0, total
     else:
         start = random.randrange(total)
         end = start + want
-        window = role[start:end] if end <= total else role[start:] + role[: end - total]
-    if skip >= 0:
-        offset = (skip - start) % total
-        if offset < len(window):
-            del window[offset]
-        elif len(window) > count:
-            window.pop()
-    return window
+    segments = [(start, end)] if end <= total else [(start, total), (0, end - total)]
+    if skip < 0:
+        return segments
+    kept: Segments = []
+    for a, b in segments:
+        if a <= skip < b:
+            kept += [r for r in ((a, skip), (skip + 1, b)) if r[0] < r[1]]
+            skip = -1
+        else:
+            kept.append((a, b))
+    if skip >= 0 and sum(b - a for a, b in kept) > count:
+        a, b = kept.pop()
+        if b - 1 > a:
+            kept.append((a, b - 1))
+    return kept
+
+
+class _Picked(Sequence[StoredPeer]):
+    """The peers of a few index ranges of roles, listed only if a reply asks for them."""
+
+    __slots__ = ("_parts", "_size", "_list")
+
+    def __init__(self, parts: list[tuple[_Role, Segments]]) -> None:
+        self._parts = parts
+        self._size = sum(b - a for _, segments in parts for a, b in segments)
+        self._list: list[StoredPeer] | None = None
+
+    def _peers(self) -> list[StoredPeer]:
+        if self._list is None:
+            self._list = list(
+                itertools.chain.from_iterable(
+                    role.peers[a:b] for role, segments in self._parts for a, b in segments
+                )
+            )
+        return self._list
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[StoredPeer]:
+        return iter(self._peers())
+
+    @overload
+    def __getitem__(self, index: int) -> StoredPeer: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[StoredPeer]: ...
+    def __getitem__(self, index: int | slice) -> StoredPeer | Sequence[StoredPeer]:
+        return self._peers()[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def packed(self) -> bytes | None:
+        if not self._parts or not self._parts[0][0].width:
+            return None
+        return b"".join(
+            role.packed[a * role.width : b * role.width]
+            for role, segments in self._parts
+            for a, b in segments
+        )
 
 
 class MemorySwarmStore(SwarmStore):
@@ -123,7 +219,7 @@ class MemorySwarmStore(SwarmStore):
         if swarm is None:
             if event == Event.STOPPED:
                 return SwarmView(0, 0, self._downloaded.get(info_hash, 0), [])
-            swarm = self._swarms[(info_hash, kind)] = _Swarm()
+            swarm = self._swarms[(info_hash, kind)] = _Swarm(_WIDTH.get(kind, 0))
         member = swarm.members.get(peer_id)
         if member is not None and member.key and member.key != key and member.peer.endpoint != endpoint:
             raise PeerConflict(peer_id)
@@ -151,13 +247,19 @@ class MemorySwarmStore(SwarmStore):
                 member.key = key
             member.seen = now
             swarm.members.move_to_end(peer_id)
+        seeders, leechers = swarm.seeders, swarm.leechers
         if seeder:
-            peers = _window(swarm.leechers, numwant, -1)
+            parts = [(leechers, _window(len(leechers), numwant, -1))]
         else:
-            peers = _window(swarm.seeders, numwant, -1)
-            if len(peers) < numwant:
-                peers += _window(swarm.leechers, numwant - len(peers), member.pos)
-        return SwarmView(len(swarm.seeders), len(swarm.leechers), self._downloaded.get(info_hash, 0), peers)
+            from_seeders = _window(len(seeders), numwant, -1)
+            parts = [(seeders, from_seeders)]
+            missing = numwant - sum(b - a for a, b in from_seeders)
+            if missing > 0:
+                parts.append((leechers, _window(len(leechers), missing, member.pos)))
+        peers = _Picked(parts)
+        return SwarmView(
+            len(seeders), len(leechers), self._downloaded.get(info_hash, 0), peers, peers.packed()
+        )
 
     async def scrape(self, info_hashes: Sequence[bytes], kinds: Sequence[SwarmKind]) -> list[ScrapeCounts]:
         now = self._clock()
