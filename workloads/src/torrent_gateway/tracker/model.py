@@ -9,10 +9,10 @@ may read; every other exception is an internal fault the client only learns "int
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 
 class ClientError(Exception):
@@ -49,6 +49,43 @@ class StoredPeer(NamedTuple):
     peer_id: bytes
     endpoint: bytes
     seeder: bool
+
+
+class LazyPeers(Sequence[StoredPeer]):
+    """Peers a store chose, known by count up front and listed only when a reply iterates them
+    (ranking, non-compact replies): a compact reply never needs the per-peer objects."""
+
+    __slots__ = ("_count", "_list")
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._list: list[StoredPeer] | None = None
+
+    def _load(self) -> list[StoredPeer]:
+        raise NotImplementedError
+
+    def _peers(self) -> list[StoredPeer]:
+        if self._list is None:
+            self._list = self._load()
+        return self._list
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[StoredPeer]:
+        return iter(self._peers())
+
+    @overload
+    def __getitem__(self, index: int) -> StoredPeer: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[StoredPeer]: ...
+    def __getitem__(self, index: int | slice) -> StoredPeer | Sequence[StoredPeer]:
+        return self._peers()[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class SwarmView(NamedTuple):

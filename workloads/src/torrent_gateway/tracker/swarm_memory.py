@@ -18,10 +18,9 @@ import itertools
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from typing import overload
+from collections.abc import Callable, Sequence
 
-from .model import Event, ScrapeCounts, StoredPeer, SwarmKind, SwarmView
+from .model import Event, LazyPeers, ScrapeCounts, StoredPeer, SwarmKind, SwarmView
 from .swarm import PeerConflict, RelayHandler, SwarmStore
 
 Clock = Callable[[], float]
@@ -137,42 +136,21 @@ def _window(total: int, count: int, skip: int) -> Segments:
     return kept
 
 
-class _Picked(Sequence[StoredPeer]):
-    """The peers of a few index ranges of roles, listed only if a reply asks for them."""
+class _Picked(LazyPeers):
+    """The peers of a few index ranges of roles."""
 
-    __slots__ = ("_parts", "_size", "_list")
+    __slots__ = ("_parts",)
 
     def __init__(self, parts: list[tuple[_Role, Segments]]) -> None:
+        super().__init__(sum(b - a for _, segments in parts for a, b in segments))
         self._parts = parts
-        self._size = sum(b - a for _, segments in parts for a, b in segments)
-        self._list: list[StoredPeer] | None = None
 
-    def _peers(self) -> list[StoredPeer]:
-        if self._list is None:
-            self._list = list(
-                itertools.chain.from_iterable(
-                    role.peers[a:b] for role, segments in self._parts for a, b in segments
-                )
+    def _load(self) -> list[StoredPeer]:
+        return list(
+            itertools.chain.from_iterable(
+                role.peers[a:b] for role, segments in self._parts for a, b in segments
             )
-        return self._list
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[StoredPeer]:
-        return iter(self._peers())
-
-    @overload
-    def __getitem__(self, index: int) -> StoredPeer: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[StoredPeer]: ...
-    def __getitem__(self, index: int | slice) -> StoredPeer | Sequence[StoredPeer]:
-        return self._peers()[index]
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
+        )
 
     def packed(self) -> bytes | None:
         if not self._parts or not self._parts[0][0].width:
