@@ -171,6 +171,7 @@ def main() -> int:
         elapsed, _ = curl_upload(f"http://127.0.0.1:{unsynced_port}/api/upload?name=source.bin", source)
         unsynced_ingest_bps = size / elapsed
         stop(unsynced)
+        os.sync()  # its pages go to disk now, not during the download measurements
 
         download_bps = curl_download(f"{base}/api/download/{info['sha256']}")
         ranges_bps = wrk_ranges(base, f"/api/download/{info['sha256']}", size, workdir)
