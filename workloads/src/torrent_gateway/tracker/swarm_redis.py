@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .model import Event, ScrapeCounts, StoredPeer, SwarmKind, SwarmView
+from .model import Event, LazyPeers, ScrapeCounts, StoredPeer, SwarmKind, SwarmView
 from .swarm import PeerConflict, RelayHandler, SwarmStore, SwarmUnavailable
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,22 @@ _GC_MAX_ROUNDS = 1000
 
 
 def _member(peer_id: bytes, value: bytes) -> StoredPeer:
+    """A member from its hash value: seeder flag, key length, key, endpoint."""
     return StoredPeer(peer_id, value[2 + value[1] :], value[0] == 0x31)
+
+
+class _ReplyPeers(LazyPeers):
+    """The peers of the announce script's reply ([counts..., id, value, id, value, ...])."""
+
+    __slots__ = ("_reply",)
+
+    def __init__(self, reply: list[Any]) -> None:
+        super().__init__((len(reply) - 3) // 2)
+        self._reply = reply
+
+    def _load(self) -> list[StoredPeer]:
+        reply = self._reply
+        return [_member(reply[i], reply[i + 1]) for i in range(3, len(reply), 2)]
 
 
 class RedisSwarmStore(SwarmStore):
@@ -250,8 +265,12 @@ class RedisSwarmStore(SwarmStore):
         out = await future
         if out[0] == -1:
             raise PeerConflict(peer_id)
-        peers = [_member(out[i], out[i + 1]) for i in range(3, len(out), 2)]
-        return SwarmView(out[0], out[1], out[2], peers)
+        peers = _ReplyPeers(out)
+        if kind == SwarmKind.WEBRTC:
+            return SwarmView(out[0], out[1], out[2], peers)
+        # The compact reply straight from the script's values; peer tuples only if a reply asks.
+        compact = b"".join([value[2 + value[1] :] for value in out[4::2]])
+        return SwarmView(out[0], out[1], out[2], peers, compact)
 
     # -- announce batching ----------------------------------------------------------------------
     # Announces waiting at the same moment go to Redis as one pipeline (one write, one round
