@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from urllib.parse import quote_from_bytes
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 from torrent_gateway.bencode import bdecode
 from torrent_gateway.tracker import Tracker
+from torrent_gateway.tracker.model import Event, SwarmKind
+from torrent_gateway.tracker.swarm import SwarmUnavailable
 from torrent_gateway.tracker.swarm_memory import MemorySwarmStore
 from torrent_gateway.tracker.swarm_redis import RedisSwarmStore
 
@@ -69,3 +74,53 @@ def test_redis_outage_is_an_internal_error_then_service_resumes(private_redis: R
         private_redis.start()
         back = client.get(url(server.url, 3))
         assert back.status_code == 200 and bdecode(back.content)[b"incomplete"] == 1  # fresh Redis: only us
+
+
+async def test_a_hung_redis_fails_announces_within_the_deadline_then_recovers() -> None:
+    """Redis stops answering (SIGSTOP) rather than refusing: an announce batch gives up at the
+    client's socket timeout instead of hanging, and the next one after SIGCONT succeeds."""
+    with run_redis_server() as redis:
+        client = aioredis.Redis.from_url(redis.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        store = RedisSwarmStore(client, 600)
+        try:
+            view = await store.announce(
+                IH,
+                SwarmKind.IPV4,
+                b"-HU0001-000000000001",
+                b"\x7f\x00\x00\x01\x1b\x58",
+                seeder=False,
+                event=Event.STARTED,
+                numwant=10,
+            )
+            assert view.incomplete == 1
+            redis.process.send_signal(signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                with pytest.raises(SwarmUnavailable):
+                    await store.announce(
+                        IH,
+                        SwarmKind.IPV4,
+                        b"-HU0001-000000000002",
+                        b"\x7f\x00\x00\x01\x1b\x59",
+                        seeder=True,
+                        event=Event.STARTED,
+                        numwant=10,
+                    )
+                assert time.monotonic() - started < 3
+            finally:
+                redis.process.send_signal(signal.SIGCONT)
+            view = await store.announce(
+                IH,
+                SwarmKind.IPV4,
+                b"-HU0001-000000000003",
+                b"\x7f\x00\x00\x01\x1b\x5a",
+                seeder=True,
+                event=Event.STARTED,
+                numwant=10,
+            )
+            # The timed-out announce had been sent: Redis applies it once resumed, as a server may
+            # after any timeout. Either way the swarm stays consistent.
+            assert view.complete in (1, 2) and view.incomplete == 1
+            assert [p.peer_id for p in view.peers] == [b"-HU0001-000000000001"]
+        finally:
+            await store.close()
