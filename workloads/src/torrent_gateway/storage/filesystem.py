@@ -22,6 +22,17 @@ from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnav
 STAGING = ".staging"
 
 
+def _start_writeback(fd: int) -> None:
+    """Have the kernel start writing a file's dirty pages now, without waiting for them.
+
+    A deferred put is synced later (``make_durable``); started early, the disk writes overlap
+    with the rest of an upload instead of all happening in that final sync. On Linux,
+    POSIX_FADV_DONTNEED starts writeback of dirty pages and drops only pages already clean,
+    which a file just written has none of.
+    """
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def _check_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] == STAGING:
@@ -106,6 +117,9 @@ class FilesystemStore(ObjectStore):
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+                if self._fsync and not sync:
+                    handle.flush()
+                    _start_writeback(handle.fileno())
             self._install(tmp, key, sync)
         except BaseException:
             tmp.unlink(missing_ok=True)
