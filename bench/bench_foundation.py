@@ -145,21 +145,15 @@ def main() -> int:
         source = workdir / "source.bin"
         make_file(source, size)
         ceiling = hashing_ceiling(source)
-        disk_ceiling = durable_write_ceiling(source, workdir / "disk-probe.bin")
 
         port = free_port()
         gateway = start_gateway(workdir / "data", port)
         processes.append(gateway)
         base = f"http://127.0.0.1:{port}"
-        # Peak RSS while a fresh server ingests the big upload, before any download fills the chunk cache.
-        big = workdir / "big.bin"
-        make_file(big, args.rss_size_mib * 1024 * 1024)
-        os.sync()  # no earlier dirty pages throttling the writes measured next
-        sampler = RssSampler(gateway.pid)
-        sampler.start()
-        curl_upload(f"{base}/api/upload?name=big.bin", big)
-        sampler.stop.set()
-        big.unlink()
+        # The durable anchor and the synced ingest back to back, each after a sync: this disk
+        # slows down after a few GiB of sustained writes, so both meet it in the same state.
+        os.sync()
+        disk_ceiling = durable_write_ceiling(source, workdir / "disk-probe.bin")
         os.sync()
         elapsed, info = curl_upload(f"{base}/api/upload?name=source.bin", source)
         ingest_bps = size / elapsed
@@ -182,6 +176,15 @@ def main() -> int:
         nginx_download = curl_download(f"{nginx_base}/source.bin")
         nginx_ranges = wrk_ranges(nginx_base, "/source.bin", size, workdir)
 
+        # Peak RSS of a fresh server while it ingests the big upload.
+        rss_port = free_port()
+        rss_gateway = start_gateway(workdir / "data-rss", rss_port)
+        processes.append(rss_gateway)
+        big = workdir / "big.bin"
+        make_file(big, args.rss_size_mib * 1024 * 1024)
+        sampler = RssSampler(rss_gateway.pid)
+        sampler.start()
+        curl_upload(f"http://127.0.0.1:{rss_port}/api/upload?name=big.bin", big)
         sampler.stop.set()
         results = {
             "size_bytes": size,
