@@ -8,6 +8,7 @@ may read; every other exception is an internal fault the client only learns "int
 
 from __future__ import annotations
 
+import abc
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -61,8 +62,9 @@ class LazyPeers(Sequence[StoredPeer]):
         self._count = count
         self._list: list[StoredPeer] | None = None
 
+    @abc.abstractmethod
     def _load(self) -> list[StoredPeer]:
-        raise NotImplementedError
+        """The peers, in the store's order (called at most once)."""
 
     def _peers(self) -> list[StoredPeer]:
         if self._list is None:
