@@ -280,6 +280,7 @@ async def tracker_peers(swarms: Any, infohash: str, numwant: int = TRACKER_NUMWA
                 event=Event.NONE,
                 numwant=numwant,
             )
+            stored = list(view.peers)  # before the next store call changes the swarm
             await swarms.announce(
                 info_hash,
                 kind,
@@ -289,7 +290,6 @@ async def tracker_peers(swarms: Any, infohash: str, numwant: int = TRACKER_NUMWA
                 event=Event.STOPPED,
                 numwant=0,
             )
-            stored = view.peers
         for peer in stored:
             if peer.peer_id == COORDINATOR_PEER_ID:
                 continue

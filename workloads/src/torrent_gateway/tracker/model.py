@@ -95,6 +95,7 @@ class SwarmView(NamedTuple):
 
     ``compact`` is the chosen peers' endpoints joined in the same order (BEP 23), when the store
     keeps them side by side and can answer with one copy instead of a pass over the peers.
+    ``peers`` may be listed lazily: read them before the next call to the store.
     """
 
     complete: int

@@ -152,9 +152,8 @@ class _Picked(LazyPeers):
             )
         )
 
-    def packed(self) -> bytes | None:
-        if not self._parts or not self._parts[0][0].width:
-            return None
+    def packed(self) -> bytes:
+        """The peers' compact endpoints, in the same order (IP swarms)."""
         return b"".join(
             role.packed[a * role.width : b * role.width]
             for role, segments in self._parts
@@ -235,6 +234,9 @@ class MemorySwarmStore(SwarmStore):
             if missing > 0:
                 parts.append((leechers, _window(len(leechers), missing, member.pos)))
         peers = _Picked(parts)
+        if not swarm.seeders.width:
+            # WebRTC: every reply lists the peers (offers go to them), possibly after an await.
+            return SwarmView(len(seeders), len(leechers), self._downloaded.get(info_hash, 0), list(peers))
         return SwarmView(
             len(seeders), len(leechers), self._downloaded.get(info_hash, 0), peers, peers.packed()
         )
