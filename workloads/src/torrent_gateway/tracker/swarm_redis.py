@@ -451,5 +451,5 @@ class RedisSwarmStore(SwarmStore):
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
         self._pubsubs.clear()
-        await self._announce_redis.aclose()
+        await self._announce_redis.aclose(close_connection_pool=True)  # our own pool
         await self._redis.aclose()
