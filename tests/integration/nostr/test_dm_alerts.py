@@ -16,7 +16,7 @@ from torrent_gateway.nostr.relays import RelayPublisher
 from torrent_gateway.p2p.health import HealthMonitor
 from torrent_gateway.services import build_services
 
-from tests.integration.nostr.helpers import NostrRelay, fetch_events
+from tests.integration.nostr.helpers import NostrRelay, fetch_events, running_relay, sdk_sign
 from tests.support.gateway import gateway_settings
 from tests.support.servers import free_port
 
@@ -94,3 +94,24 @@ def test_dm_alerts_need_the_switch_and_a_relay(tmp_path: Path) -> None:
         services = build_services(settings)
         install_nostr(services)
         assert "nostr_dm" not in services.extras
+
+
+async def test_dms_also_go_to_the_recipients_inbox_relays(tmp_path: Path, relay: NostrRelay) -> None:
+    """NIP-17: an admin's kind 10050 list names where they read DMs; the message goes there too."""
+    admin = nostr_sdk.Keys.generate()
+    settings = gateway_settings(
+        tmp_path / "data",
+        auth={"admin_pubkeys": [admin.public_key().to_hex()]},
+        nostr={"relays": [relay.url], "publish": False},
+        monitoring={"alert_nostr_dm": True},
+    )
+    services = build_services(settings)
+    install_nostr(services, backoff=[])
+    with running_relay(tmp_path / "inbox-relay") as inbox:
+        inbox_list = sdk_sign(admin, 10050, [["relay", inbox.url], ["relay", "https://not-a-relay.example"]])
+        published = await RelayPublisher([relay.url], timeout=5, backoff=[]).publish([inbox_list])
+        assert published[inbox_list["id"]][relay.url].accepted
+        await services.extras["nostr_dm"](admin.public_key().to_hex(), "to your inbox")
+        assert await messages_for(inbox, admin) == ["to your inbox"]
+        assert "to your inbox" in await messages_for(relay, admin)
+    await services.close()

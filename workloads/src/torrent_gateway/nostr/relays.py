@@ -218,3 +218,42 @@ class _RelaySession:
         if not accepted:
             log.warning("relay %s refused our AUTH: %s", self.relay, reason)
         return accepted
+
+
+async def fetch_newest(
+    relays: Sequence[str], author: str, kind: int, *, within: float = 5.0
+) -> dict[str, Any] | None:
+    """The newest event of ``kind`` signed by ``author`` on any of ``relays`` (NIP-01 ``REQ``
+    until ``EOSE``, at most ``within`` seconds per relay), or None. Events that fail verification
+    or name another author are ignored; a relay that is down or slow only contributes nothing."""
+    from .events import InvalidEvent, verify_event
+
+    async def from_relay(relay: str) -> list[Any]:
+        found: list[Any] = []
+        try:
+            async with asyncio.timeout(within), connect(relay, max_size=MAX_RELAY_MESSAGE) as ws:
+                await ws.send(
+                    json.dumps(["REQ", "newest", {"authors": [author], "kinds": [kind], "limit": 1}])
+                )
+                while True:
+                    message = json.loads(await ws.recv())
+                    if not isinstance(message, list) or message[:2] in (
+                        ["EOSE", "newest"],
+                        ["CLOSED", "newest"],
+                    ):
+                        return found
+                    if message[:2] == ["EVENT", "newest"] and len(message) >= 3:
+                        found.append(message[2])
+        except (OSError, WebSocketException, TimeoutError, ValueError):
+            return found
+
+    newest: dict[str, Any] | None = None
+    for events in await asyncio.gather(*(from_relay(relay) for relay in dict.fromkeys(relays))):
+        for event in events:
+            try:
+                verify_event(event, kinds={kind})
+            except InvalidEvent:
+                continue
+            if event["pubkey"] == author and (newest is None or event["created_at"] > newest["created_at"]):
+                newest = event
+    return newest
