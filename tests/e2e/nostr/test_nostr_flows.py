@@ -1,11 +1,13 @@
 """Whole flows through a real gateway (uvicorn on loopback) and a real relay: log in with a remote
 signer, upload, and find the signed NIP-94 / NIP-35 announcements on the relay; with the relay
-down the upload still succeeds and the announcement goes out once the relay is back."""
+down the upload still succeeds and the announcement goes out once the relay is back; at start the
+server key publishes its profile, NIP-65 relay list and BUD-03 server list, replaced on restart."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -45,11 +47,13 @@ def nostr_extension(app: FastAPI, services: Services) -> None:
 
 
 @contextlib.contextmanager
-def gateway_with_relays(data_dir: Path, relays: list[str], admin: str) -> Iterator[RunningGateway]:
+def gateway_with_relays(
+    data_dir: Path, relays: list[str], admin: str, **nostr: Any
+) -> Iterator[RunningGateway]:
     with running_gateway(
         data_dir,
         extensions=[nostr_extension],
-        nostr={"relays": relays, "publish": True},
+        nostr={"relays": relays, "publish": True, **nostr},
         auth={"admin_pubkeys": [admin]},
         storage={"blob_threshold": 4 * CHUNK, "chunk_size": CHUNK},
     ) as gateway:
@@ -101,7 +105,7 @@ async def test_login_with_bunker_upload_and_announce(tmp_path: Path, relay: Nost
             stats = (await http.get(f"{gateway.url}/api/users/me/stats", headers=bearer)).json()
             assert (stats["files"], stats["bytes"]) == (1, len(data))
 
-        events = await fetch_events(relay.url, {"authors": [server_pubkey]})
+        events = await fetch_events(relay.url, {"authors": [server_pubkey], "kinds": [1063, 2003]})
         by_kind = {e["kind"]: e for e in events}
         assert set(by_kind) == {1063, 2003}
         for event in events:
@@ -126,6 +130,41 @@ async def test_login_with_bunker_upload_and_announce(tmp_path: Path, relay: Nost
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
         assert {t[1] for t in deletions[0]["tags"] if t[0] == "e"} == {metadata["id"], torrent["id"]}
+
+
+async def identity_events(relay: NostrRelay, author: str, name: str) -> dict[int, dict[str, Any]]:
+    """The author's kind 0, 10002 and 10063 events once the relay has all three, the profile named ``name``."""
+    deadline = time.monotonic() + 20
+    while True:
+        events = await fetch_events(relay.url, {"authors": [author], "kinds": [0, 10002, 10063]})
+        by_kind = {e["kind"]: e for e in events}
+        if len(by_kind) == 3 and json.loads(by_kind[0]["content"])["name"] == name:
+            return by_kind
+        assert time.monotonic() < deadline, events
+        await asyncio.sleep(0.1)
+
+
+async def test_server_key_publishes_profile_relay_list_and_blossom_servers(
+    tmp_path: Path, relay: NostrRelay
+) -> None:
+    admin = nostr_sdk.Keys.generate().public_key().to_hex()
+    with gateway_with_relays(tmp_path / "data", [relay.url], admin) as gateway:
+        server_pubkey = gateway.services.extras["server_keys"].pubkey
+        first = await identity_events(relay, server_pubkey, "Torrent Gateway")
+    for event in first.values():
+        verify_event(event)
+    assert json.loads(first[0]["content"])["website"] == gateway.url
+    assert first[10002]["tags"] == [["r", relay.url, "write"]]
+    assert first[10063]["tags"] == [["server", gateway.url]]
+
+    # Restarted with a new name (same data, same key): the relay keeps only the newer events.
+    await asyncio.sleep(1.1)  # created_at has one-second resolution
+    with gateway_with_relays(tmp_path / "data", [relay.url], admin, profile_name="Renamed") as gateway:
+        assert gateway.services.extras["server_keys"].pubkey == server_pubkey
+        second = await identity_events(relay, server_pubkey, "Renamed")
+    stored = await fetch_events(relay.url, {"authors": [server_pubkey], "kinds": [0, 10002, 10063]})
+    assert sorted(e["id"] for e in stored) == sorted(e["id"] for e in second.values())
+    assert not {e["id"] for e in stored} & {e["id"] for e in first.values()}
 
 
 async def test_relay_down_upload_succeeds_and_retry_publishes_later(

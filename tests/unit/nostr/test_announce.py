@@ -1,12 +1,14 @@
-"""Announcement builders: the NIP-94 and NIP-35 tags a manifest turns into, and what is not announced."""
+"""Announcement builders: the NIP-94 and NIP-35 tags a manifest turns into, what is not announced,
+and the server key's own profile, NIP-65 relay list and BUD-03 server list."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from torrent_gateway.config import Settings, load_settings
 from torrent_gateway.manifest import Announcement, Manifest
-from torrent_gateway.nostr.announce import announcement_templates, build_deletion
+from torrent_gateway.nostr.announce import announcement_templates, build_deletion, identity_templates
 from torrent_gateway.nostr.relays import RelayOutcome, is_retryable
 
 SHA = "ab" * 32
@@ -71,6 +73,35 @@ def test_blobs_get_no_torrent_event_and_private_files_nothing(tmp_path: Path) ->
     only = announcement_templates(manifest(kind="blob"), settings(tmp_path), 1)
     assert [t["kind"] for t in only] == [1063]
     assert announcement_templates(manifest(private=True), settings(tmp_path), 1) == []
+
+
+def test_server_key_describes_itself_and_where_its_events_and_blobs_are(tmp_path: Path) -> None:
+    configured = load_settings(
+        None,
+        storage={"path": str(tmp_path)},
+        gateway={"public_url": "https://gw.example"},
+        nostr={"relays": ["wss://relay.one", "wss://relay.two"], "profile_name": "Example files"},
+        blossom={"public_url": "https://blobs.example/"},
+    )
+    profile, relay_list, servers = identity_templates(configured, 1_700_000_000)
+    assert profile["kind"] == 0 and profile["tags"] == []
+    assert json.loads(profile["content"]) == {
+        "name": "Example files",
+        "about": "Files announced by the Torrent Gateway at https://gw.example: over HTTP, as Blossom "
+        "blobs and as torrents (WebSeed, tracker, DHT).",
+        "website": "https://gw.example",
+    }
+    assert relay_list["kind"] == 10002 and relay_list["content"] == ""
+    assert relay_list["tags"] == [["r", "wss://relay.one", "write"], ["r", "wss://relay.two", "write"]]
+    assert servers["kind"] == 10063 and servers["tags"] == [["server", "https://blobs.example"]]
+    assert {t["created_at"] for t in (profile, relay_list, servers)} == {1_700_000_000}
+
+    # Blossom served by the gateway itself: the gateway's URL; Blossom off: no server list.
+    assert identity_templates(settings(tmp_path), 1)[2]["tags"] == [["server", "https://gw.example"]]
+    without_blossom = settings(tmp_path).model_copy(
+        update={"blossom": settings(tmp_path).blossom.model_copy(update={"enabled": False})}
+    )
+    assert [t["kind"] for t in identity_templates(without_blossom, 1)] == [0, 10002]
 
 
 def test_deletion_names_published_events_and_kinds() -> None:

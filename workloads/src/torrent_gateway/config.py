@@ -229,7 +229,17 @@ class NostrSettings(_Section):
         SecretStr(""), description="Server key (hex or nsec); generated into key_file when empty."
     )
     key_file: str = Field("", description="Where a generated server key is kept (default: <data>/nostr.key).")
-    publish: bool = Field(True, description="Announce new files (NIP-94, NIP-35) on the relays.")
+    publish: bool = Field(
+        True,
+        description="Announce new files (NIP-94, NIP-35) on the relays, and at start the server key's "
+        "profile, relay list (NIP-65) and Blossom server list (BUD-03).",
+    )
+    profile_name: str = Field(
+        "Torrent Gateway",
+        min_length=1,
+        max_length=100,
+        description="Name in the server key's kind 0 profile.",
+    )
 
 
 class AuthSettings(_Section):

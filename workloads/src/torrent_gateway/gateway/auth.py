@@ -69,7 +69,7 @@ class Authenticator:
         # A bunker URL is user input that makes us open a websocket: refuse private addresses
         # unless configured (tests and private deployments run their relay on loopback).
         if allow_private_relays is None:
-            allow_private_relays = bool(getattr(self.settings.auth, "nip46_allow_private_relays", False))
+            allow_private_relays = self.settings.auth.nip46_allow_private_relays
         self.allow_private_relays = allow_private_relays
 
     # -- rights -------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ relay publishing, NIP-46 remote signing, and file announcements (NIP-94, NIP-35)
 * ``"authenticator"`` — :class:`torrent_gateway.gateway.auth.Authenticator` (``authenticate(request)``,
   ``is_admin(pubkey)``, sessions, bans);
 * ``"nostr_announcer"`` — :class:`~.announce.Announcer`, whose hooks are appended to the catalog's
-  ``on_added``/``on_removed`` when ``nostr.publish`` is on and relays are configured;
+  ``on_added``/``on_removed`` (and its ``on_startup``, publishing the server key's profile and
+  relay lists, to the ``"startup"`` hooks) when ``nostr.publish`` is on and relays are configured;
 * ``"nostr_dm"`` — an async ``(pubkey_hex, text)`` sending a NIP-17 private message (see
   :mod:`.dm`), when ``monitoring.alert_nostr_dm`` is on and relays are configured: the health
   monitor's alerts reach the admins with it.
@@ -65,6 +66,7 @@ def install_nostr(
         services.extras["nostr_announcer"] = announcer
         services.catalog.on_added.append(announcer.on_added)
         services.catalog.on_removed.append(announcer.on_removed)
+        services.extras.setdefault("startup", []).append(announcer.on_startup)
 
 
 def gateway_extension(app: FastAPI, services: Services) -> None:

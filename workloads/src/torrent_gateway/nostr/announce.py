@@ -1,6 +1,9 @@
 """Telling the Nostr network about our files: a NIP-94 file metadata event (kind 1063) for
 every new file, a NIP-35 torrent event (kind 2003) for the large ones published as torrents,
-and a NIP-09 deletion (kind 5) of both when the file goes away.
+and a NIP-09 deletion (kind 5) of both when the file goes away. At start the server key also
+describes itself with replaceable events, so a client that meets one of its announcements can
+follow the key: a kind 0 profile, its NIP-65 relay list (kind 10002: where its events are
+written) and its BUD-03 Blossom server list (kind 10063: where the blobs it names are served).
 
 The event builders are pure (manifest + settings → event template). :class:`Announcer` is the
 catalog hook: it signs the events with the server key, records them in the manifest as pending
@@ -12,6 +15,7 @@ or fails because of, a relay. Per-relay results land in ``manifest.announcements
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 FILE_METADATA_KIND = 1063
 TORRENT_KIND = 2003
 DELETION_KIND = 5
+PROFILE_KIND = 0
+RELAY_LIST_KIND = 10002  # NIP-65
+BLOSSOM_SERVER_LIST_KIND = 10063  # BUD-03
 
 Template = dict[str, Any]
 
@@ -101,6 +108,38 @@ def announcement_templates(manifest: Manifest, settings: Settings, created_at: i
     return templates
 
 
+def identity_templates(settings: Settings, created_at: int) -> list[Template]:
+    """The server key's self-description: profile (kind 0), relay list, Blossom server list."""
+    base = base_url(None, settings)
+    profile = {
+        "name": settings.nostr.profile_name,
+        "about": f"Files announced by the Torrent Gateway at {base}: over HTTP, as Blossom blobs "
+        "and as torrents (WebSeed, tracker, DHT).",
+        "website": base,
+    }
+    templates: list[Template] = [
+        {"kind": PROFILE_KIND, "content": json.dumps(profile), "tags": [], "created_at": created_at},
+        {
+            # "write": the relays our events are published to; we read nothing addressed to us.
+            "kind": RELAY_LIST_KIND,
+            "content": "",
+            "tags": [["r", relay, "write"] for relay in settings.nostr.relays],
+            "created_at": created_at,
+        },
+    ]
+    if settings.blossom.enabled:
+        server = settings.blossom.public_url.rstrip("/") or base
+        templates.append(
+            {
+                "kind": BLOSSOM_SERVER_LIST_KIND,
+                "content": "",
+                "tags": [["server", server]],
+                "created_at": created_at,
+            }
+        )
+    return templates
+
+
 def summarise(outcomes: dict[str, RelayOutcome]) -> tuple[dict[str, str], bool]:
     relays = {relay: outcome.summary for relay, outcome in outcomes.items()}
     return relays, any(outcome.accepted for outcome in outcomes.values())
@@ -132,6 +171,21 @@ class Announcer:
             log.warning("not announcing files on Nostr: gateway.public_url is not set")
             self._warned_no_url = True
         return False
+
+    async def on_startup(self) -> None:
+        """Publish the server key's profile, relay list and Blossom server list (replaceable
+        events: every start, and every replica, replaces the last with the current settings)."""
+        if not self._can_announce():
+            return
+        now = int(self.clock())
+        events = [self.keys.sign(**t) for t in identity_templates(self.services.settings, now)]
+        self._start(self._publish_identity(events), "nostr-identity")
+
+    async def _publish_identity(self, events: list[dict[str, Any]]) -> None:
+        results = await self.publisher.publish(events)
+        for event in events:
+            relays, _ = summarise(results[event["id"]])
+            log.info("published the server's kind %d event %s: %s", event["kind"], event["id"], relays)
 
     async def on_added(self, manifest: Manifest) -> None:
         if not self._can_announce():
