@@ -23,7 +23,7 @@ from torrent_gateway.nostr.events import sign_event
 from torrent_gateway.services import Services
 
 from tests.integration.hls.media import make_clip, make_garbage
-from tests.integration.nostr.helpers import RemoteSigner
+from tests.integration.nostr.helpers import RemoteSigner, running_relay
 from tests.support.gateway import RunningGateway, running_gateway
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,6 +50,7 @@ class Web:
     user: nostr_sdk.Keys
     media: dict[str, Path]
     canary: dict[str, bool]  # {"healthy": …}: a health component the tests can break
+    relay_url: str  # a real relay, where nostrconnect:// logins meet the signer
 
     @property
     def url(self) -> str:
@@ -96,13 +97,16 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     }
     admin, user = nostr_sdk.Keys.generate(), nostr_sdk.Keys.generate()
     canary = {"healthy": True}
-    with running_gateway(
-        tmp_path_factory.mktemp("web-data"),
-        extensions=[nostr_extension, install_hls, canary_extension(canary)],
-        auth={"admin_pubkeys": [admin.public_key().to_hex()]},
-        hls={"renditions": [240], "segment_seconds": 2},
-    ) as gateway:
-        yield Web(gateway, admin, user, media, canary)
+    with (
+        running_relay(tmp_path_factory.mktemp("web-relay")) as relay,
+        running_gateway(
+            tmp_path_factory.mktemp("web-data"),
+            extensions=[nostr_extension, install_hls, canary_extension(canary)],
+            auth={"admin_pubkeys": [admin.public_key().to_hex()], "nostrconnect_relays": [relay.url]},
+            hls={"renditions": [240], "segment_seconds": 2},
+        ) as gateway,
+    ):
+        yield Web(gateway, admin, user, media, canary, relay.url)
 
 
 @pytest.fixture
@@ -215,10 +219,23 @@ def assert_accessible(page: Page) -> None:
     assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
 
 
+@dataclass
+class ThreadedSigner:
+    """A NIP-46 remote signer running in its own thread and event loop."""
+
+    bunker_url: str
+    signer: RemoteSigner
+    loop: asyncio.AbstractEventLoop
+
+    def answer_nostrconnect(self, uri: str) -> None:
+        """Take up a page's nostrconnect:// URI, as a signer app does when the user scans it."""
+        asyncio.run_coroutine_threadsafe(self.signer.answer_nostrconnect(uri), self.loop).result(15)
+
+
 @contextlib.contextmanager
-def bunker_in_thread(relay_url: str, user: nostr_sdk.Keys) -> Iterator[str]:
+def signer_in_thread(relay_url: str, user: nostr_sdk.Keys) -> Iterator[ThreadedSigner]:
     """A NIP-46 remote signer for ``user`` answering on ``relay_url`` from its own thread (the browser
-    test is synchronous); yields its bunker:// URL."""
+    test is synchronous)."""
     ready: dict[str, Any] = {}
     started = threading.Event()
     stop = threading.Event()
@@ -226,7 +243,7 @@ def bunker_in_thread(relay_url: str, user: nostr_sdk.Keys) -> Iterator[str]:
     async def serve() -> None:
         try:
             async with RemoteSigner(relay_url, user_keys=user) as signer:
-                ready["url"] = signer.bunker_url()
+                ready["signer"] = ThreadedSigner(signer.bunker_url(), signer, asyncio.get_running_loop())
                 started.set()
                 await asyncio.to_thread(stop.wait, 60)
         except BaseException as exc:
@@ -240,7 +257,7 @@ def bunker_in_thread(relay_url: str, user: nostr_sdk.Keys) -> Iterator[str]:
         assert started.wait(30), "the remote signer did not start"
         if "error" in ready:
             raise RuntimeError(f"remote signer failed: {ready['error']!r}")
-        yield str(ready["url"])
+        yield ready["signer"]
     finally:
         stop.set()
         thread.join(timeout=15)

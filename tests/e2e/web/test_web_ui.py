@@ -1,6 +1,7 @@
 """The web UI in a real browser (Debian's Chromium through Playwright) against a real gateway:
-upload with progress, file pages with HLS playback, NIP-07 login, "my files" with delete, the
-admin dashboard banning a user, and phone-width layouts. Screenshots go to tests/artifacts/."""
+upload with progress, file pages with HLS playback, NIP-07, bunker and nostrconnect logins,
+"my files" with delete, the admin dashboard banning a user, and phone-width layouts.
+Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from tests.e2e.web.conftest import (
     api_login,
     api_login_response,
     assert_accessible,
-    bunker_in_thread,
     screenshot,
+    signer_in_thread,
     upload,
     upload_bytes,
 )
@@ -151,9 +152,9 @@ def test_login_with_extension_then_delete_from_my_files(context: BrowserContext,
 
 def test_login_with_a_bunker_url(page: Page, web: Web, tmp_path: Path) -> None:
     signer_user = nostr_sdk.Keys.generate()
-    with running_relay(tmp_path / "relay") as relay, bunker_in_thread(relay.url, signer_user) as bunker:
+    with running_relay(tmp_path / "relay") as relay, signer_in_thread(relay.url, signer_user) as signer:
         page.goto(f"{web.url}/#/login")
-        page.get_by_label("Bunker URL").fill(bunker)
+        page.get_by_label("Bunker URL").fill(signer.bunker_url)
         page.get_by_role("button", name="Connect signer").click()
         expect(page).to_have_url(re.compile(r"#/my$"), timeout=30_000)
         expect(page.locator("#session-pubkey")).to_have_attribute("title", signer_user.public_key().to_hex())
@@ -163,6 +164,25 @@ def test_login_with_a_bunker_url(page: Page, web: Web, tmp_path: Path) -> None:
     page.get_by_label("Bunker URL").fill("https://not-a-bunker")
     page.get_by_role("button", name="Connect signer").click()
     expect(page.locator("#login-error")).to_contain_text("bunker://")
+
+
+def test_login_with_a_signer_app_through_nostrconnect(page: Page, web: Web) -> None:
+    signer_user = nostr_sdk.Keys.generate()
+    with signer_in_thread(web.relay_url, signer_user) as signer:
+        page.goto(f"{web.url}/#/login")
+        page.get_by_role("button", name="Show connection link").click()
+        link = page.get_by_label("Connection link")
+        expect(link).to_have_value(re.compile(r"^nostrconnect://[0-9a-f]{64}\?relay="))
+        uri = link.input_value()
+        expect(page.get_by_role("link", name="Open in signer app")).to_have_attribute("href", uri)
+        qr = page.get_by_role("img", name="QR code of the nostrconnect link")
+        expect(qr).to_have_attribute("src", re.compile(r"^data:image/svg\+xml"))
+        assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the QR code renders
+        screenshot(page, "login-nostrconnect")
+        signer.answer_nostrconnect(uri)
+        expect(page).to_have_url(re.compile(r"#/my$"), timeout=30_000)
+        expect(page.locator("#session-pubkey")).to_have_attribute("title", signer_user.public_key().to_hex())
+    page.get_by_role("button", name="Log out").click()
 
 
 def test_admin_bans_a_user(context: BrowserContext, web: Web) -> None:

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import nostr_sdk
 from websockets.asyncio.client import connect
@@ -236,6 +238,23 @@ class RemoteSigner:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._client.shutdown()
+
+    async def answer_nostrconnect(self, uri: str, secret: str | None = None) -> None:
+        """Take up a client's ``nostrconnect://`` URI as a signer app does: send the client our
+        answer to its implied connect, carrying its secret (or ``secret``), on our relay."""
+        parts = urlsplit(uri)
+        assert parts.scheme == "nostrconnect", uri
+        query = parse_qs(parts.query)
+        assert self.relay_url in query["relay"], query
+        client_key = nostr_sdk.PublicKey.parse(parts.netloc)
+        reply = {"id": secrets.token_hex(8), "result": query["secret"][0] if secret is None else secret}
+        content = nostr_sdk.nip44_encrypt(
+            self.keys.secret_key(), client_key, json.dumps(reply), nostr_sdk.Nip44Version.V2
+        )
+        answer = nostr_sdk.EventBuilder(nostr_sdk.Kind(24133), content).tags(
+            [nostr_sdk.Tag.public_key(client_key)]
+        )
+        await self._client.send_event(answer.finalize(self.keys))
 
     async def _serve(self, stream: Any) -> None:
         while True:

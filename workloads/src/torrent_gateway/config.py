@@ -246,6 +246,10 @@ class AuthSettings(_Section):
     admin_pubkeys: list[str] = Field(default_factory=list, description="Hex pubkeys with admin rights.")
     session_ttl: int = Field(86400, ge=60, description="Seconds a login session lasts.")
     challenge_ttl: int = Field(300, ge=10, description="Seconds a login challenge stays valid.")
+    nostrconnect_relays: list[str] = Field(
+        default_factory=list,
+        description="Relays named in nostrconnect:// login URIs, where signer apps answer (empty: nostr.relays).",
+    )
     nip46_allow_private_relays: bool = Field(
         False, description="Let bunker:// logins use relays on private or loopback addresses (tests, LANs)."
     )

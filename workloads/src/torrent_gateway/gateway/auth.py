@@ -1,4 +1,5 @@
-"""Who is calling: Nostr login (NIP-07 event or NIP-46 remote signer) into opaque session
+"""Who is calling: Nostr login (NIP-07 event or NIP-46 remote signer, by the user's
+``bunker://`` URI or by ours, ``nostrconnect://``, given to a signer app) into opaque session
 tokens, NIP-98 signed requests as a session-less alternative, bans, and admin rights.
 
 State keys (all in the state store, so every replica agrees):
@@ -8,11 +9,14 @@ State keys (all in the state store, so every replica agrees):
   (only a hash of the token is stored: a leaked state dump holds no usable token)
 * ``auth:sessions:<pubkey>``        sorted set of that pubkey's session hashes (revoke all at ban)
 * ``auth:nip98:<event id>``         a NIP-98 event already used (replay guard), TTL 2 × 60 s
+* ``auth:nostrconnect:<id>``        a nostrconnect login: ``{status: pending}``, then ``{status: ok,
+  session}`` (handed out once, to whoever holds the unguessable id) or ``{status: failed, detail}``
 * ``ban:<pubkey>``                  ban record JSON ``{reason, by, at}``
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -21,12 +25,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import segno
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..nostr.events import InvalidEvent, decode_auth_header, tag_value, verify_event
 from ..nostr.nip46 import BunkerURI, Nip46Client, Nip46Error, parse_bunker_url
 from ..nostr.nip98 import MAX_SKEW_SECONDS, payload_tag, verify_http_auth
+from .urls import base_url
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOGIN_KIND = 22242
+MAX_NOSTRCONNECT_WAITS = 100  # per process: each holds a relay connection for up to challenge_ttl
+NOSTRCONNECT_RESULT_TTL = 120  # seconds a finished nostrconnect login waits to be collected
 MAX_TOKEN_CHARS = 256
 # NIP-98 ``payload`` tags are checked here for bodies up to this size; a larger body is left
 # unread (uploads stream it) and its expected hash is put on ``request.state.nip98_payload``.
@@ -59,6 +68,7 @@ class Authenticator:
         *,
         clock: Callable[[], float] = time.time,
         nip46_timeout: float = 30.0,
+        nostrconnect_wait: float | None = None,
         allow_private_relays: bool | None = None,
     ) -> None:
         self.services = services
@@ -66,11 +76,14 @@ class Authenticator:
         self.settings = services.settings
         self.clock = clock
         self.nip46_timeout = nip46_timeout
+        # How long a nostrconnect login waits for the signer app (default: auth.challenge_ttl).
+        self.nostrconnect_wait = nostrconnect_wait or float(self.settings.auth.challenge_ttl)
         # A bunker URL is user input that makes us open a websocket: refuse private addresses
         # unless configured (tests and private deployments run their relay on loopback).
         if allow_private_relays is None:
             allow_private_relays = self.settings.auth.nip46_allow_private_relays
         self.allow_private_relays = allow_private_relays
+        self._nostrconnect_waits: set[asyncio.Task[None]] = set()
 
     # -- rights -------------------------------------------------------------------------------
     async def is_admin(self, pubkey: str | None) -> bool:
@@ -174,29 +187,104 @@ class Authenticator:
             uri: BunkerURI = parse_bunker_url(bunker_url)
         except Nip46Error as exc:
             raise HTTPException(400, detail=str(exc)) from None
-        issued = await self.new_challenge()
         try:
             async with Nip46Client(
                 uri, timeout=self.nip46_timeout, allow_private_relays=self.allow_private_relays
             ) as client:
                 await client.connect()
-                pubkey = await client.get_public_key()
-                await self._refuse_banned(pubkey)
-                event = await client.sign_event(
-                    {
-                        "kind": LOGIN_KIND,
-                        "content": "",
-                        "tags": [["challenge", issued["challenge"]]],
-                        "created_at": int(self.clock()),
-                    }
-                )
+                return await self._sign_in_with(client)
         except Nip46Error as exc:
-            await self.consume_challenge(issued["challenge"])
             raise unauthorized(f"remote signer login failed: {exc}") from None
-        except HTTPException:
+
+    async def _sign_in_with(self, client: Nip46Client) -> str:
+        """Have a connected remote signer sign a fresh login challenge; returns the user's pubkey."""
+        issued = await self.new_challenge()
+        try:
+            pubkey = await client.get_public_key()
+            await self._refuse_banned(pubkey)
+            event = await client.sign_event(
+                {
+                    "kind": LOGIN_KIND,
+                    "content": "",
+                    "tags": [["challenge", issued["challenge"]]],
+                    "created_at": int(self.clock()),
+                }
+            )
+        except (Nip46Error, HTTPException):
             await self.consume_challenge(issued["challenge"])
             raise
         return await self.login_with_event(event, issued["challenge"])
+
+    # -- nostrconnect:// ------------------------------------------------------------------------
+    def nostrconnect_relays(self) -> list[str]:
+        return self.settings.auth.nostrconnect_relays or self.settings.nostr.relays
+
+    async def start_nostrconnect(self, app_url: str) -> dict[str, Any]:
+        """Begin a client-initiated NIP-46 login: our URI for the user's signer app, and an id to poll.
+
+        A background task listens on our relays for the signer (``nostrconnect_wait`` seconds),
+        then has it sign a login challenge like a bunker login, and leaves the session (or why
+        it failed) under the id. The relays are ours (configuration), not user input.
+        """
+        relays = self.nostrconnect_relays()
+        if not relays:
+            # Not offered by this configuration: a client's question, not a server fault.
+            raise HTTPException(
+                404,
+                detail="nostrconnect login is not offered here: no relays are configured "
+                "(auth.nostrconnect_relays or nostr.relays)",
+            )
+        if len(self._nostrconnect_waits) >= MAX_NOSTRCONNECT_WAITS:
+            raise HTTPException(429, detail="too many nostrconnect logins waiting; try again shortly")
+        attempt = secrets.token_urlsafe(24)
+        ttl = self.nostrconnect_wait
+        uri = BunkerURI(signer_pubkey="", relays=relays[:3], secret=secrets.token_urlsafe(16))
+        client = Nip46Client(uri, timeout=self.nip46_timeout, allow_private_relays=True)
+        await self.state.set(
+            f"auth:nostrconnect:{attempt}", json.dumps({"status": "pending"}).encode(), ttl + 60
+        )
+        task = self.services.spawn(self._await_nostrconnect(attempt, client, ttl), name="nostrconnect")
+        self._nostrconnect_waits.add(task)
+        task.add_done_callback(self._nostrconnect_waits.discard)
+        link = client.nostrconnect_uri(
+            self.settings.nostr.profile_name, url=app_url, perms=f"sign_event:{LOGIN_KIND}"
+        )
+        return {
+            "id": attempt,
+            "uri": link,
+            # For a signer app on a phone to scan off the screen.
+            "qr": segno.make(link, error="m").svg_data_uri(scale=4, border=2),
+            "expires_at": int(self.clock() + ttl),
+        }
+
+    async def _await_nostrconnect(self, attempt: str, client: Nip46Client, within: float) -> None:
+        key = f"auth:nostrconnect:{attempt}"
+        try:
+            async with client:
+                await client.wait_for_signer(within)
+                pubkey = await self._sign_in_with(client)
+            record: dict[str, Any] = {"status": "ok", "session": await self.create_session(pubkey)}
+            log.info("login of %s (nip46 nostrconnect)", pubkey)
+        except Nip46Error as exc:
+            record = {"status": "failed", "detail": f"remote signer login failed: {exc}"}
+        except HTTPException as exc:
+            record = {"status": "failed", "detail": str(exc.detail)}
+        await self.state.set(key, json.dumps(record).encode(), NOSTRCONNECT_RESULT_TTL)
+
+    async def nostrconnect_result(self, attempt: str) -> dict[str, Any] | None:
+        """The state of a nostrconnect login; a session is handed out once. None: unknown or expired."""
+        if not attempt or len(attempt) > 64:
+            return None
+        key = f"auth:nostrconnect:{attempt}"
+        raw = await self.state.get(key)
+        if raw is None:
+            return None
+        record: dict[str, Any] = json.loads(raw)
+        if record["status"] != "pending":
+            # Taken, not read: two polls racing for one session get it once between them.
+            taken = await self.state.take(key)
+            return json.loads(taken) if taken is not None else None
+        return record
 
     # -- requests -----------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> str | None:
@@ -319,6 +407,27 @@ def create_auth_router(services: Services) -> APIRouter:
         session = await authenticator.create_session(pubkey)
         log.info("login of %s (%s)", pubkey, body.auth_type)
         return session
+
+    @router.post("/nostrconnect", status_code=201)
+    async def nostrconnect(request: Request, authenticator: AuthenticatorDep) -> dict[str, Any]:
+        """Start a login from a signer app: give it ``uri`` (a ``nostrconnect://`` URI), then poll
+        ``GET /api/auth/nostrconnect/<id>`` until the session arrives."""
+        return await authenticator.start_nostrconnect(base_url(request, authenticator.settings))
+
+    @router.get(
+        "/nostrconnect/{attempt}", responses={202: {"description": "The signer has not answered yet"}}
+    )
+    async def nostrconnect_status(attempt: str, authenticator: AuthenticatorDep) -> JSONResponse:
+        """202 ``{status: pending}`` while the signer has not answered; 200 with the session (once);
+        401 when the signer refused or never came; 404 for an unknown, expired or collected id."""
+        record = await authenticator.nostrconnect_result(attempt)
+        if record is None:
+            raise HTTPException(404, detail="unknown or expired nostrconnect login")
+        if record["status"] == "pending":
+            return JSONResponse({"status": "pending"}, status_code=202)
+        if record["status"] == "failed":
+            raise unauthorized(record["detail"])
+        return JSONResponse(record["session"])
 
     @router.post("/logout")
     async def logout(request: Request, authenticator: AuthenticatorDep) -> dict[str, Any]:

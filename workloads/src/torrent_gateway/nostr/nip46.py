@@ -5,7 +5,10 @@ user can log in without giving anyone their key.
 make a throwaway key pair for the conversation, open the relay, subscribe to kind 24133 events
 addressed to us, and send NIP-44-encrypted JSON-RPC requests: ``connect`` (with the secret),
 then ``get_public_key`` (the user's key may differ from the signer's own), then
-``sign_event``. Requests are sequential, so no background reader is needed: each request
+``sign_event``. The other way round (``nostrconnect://``, the client's URI that the user gives
+to a signer app): we publish nothing first, but wait on our relays for the signer's answer to
+an implied ``connect`` carrying our secret; it tells us the signer's key, and the conversation
+goes on as with a bunker. Requests are sequential, so no background reader is needed: each request
 reads the socket until its own answer arrives or its deadline passes. Every failure becomes a
 :class:`Nip46Error` whose message can be shown to the user.
 """
@@ -22,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import nostr_sdk
 from websockets.asyncio.client import ClientConnection, connect
@@ -43,7 +46,7 @@ class Nip46Error(Exception):
 
 @dataclass(frozen=True)
 class BunkerURI:
-    signer_pubkey: str
+    signer_pubkey: str  # empty while a nostrconnect:// signer has not answered yet
     relays: list[str] = field(default_factory=list)
     secret: str | None = None
 
@@ -100,7 +103,7 @@ class Nip46Client:
         self.app_keys = app_keys or nostr_sdk.Keys.generate()
         self.app_pubkey = self.app_keys.public_key().to_hex()
         self.allow_private_relays = allow_private_relays
-        self._signer = nostr_sdk.PublicKey.parse(uri.signer_pubkey)
+        self._signer = nostr_sdk.PublicKey.parse(uri.signer_pubkey) if uri.signer_pubkey else None
         self._ws: ClientConnection | None = None
         self.relay: str | None = None
         self.user_pubkey: str | None = None
@@ -143,17 +146,87 @@ class Nip46Client:
             self._ws = None
 
     # -- JSON-RPC -------------------------------------------------------------------------------
+    def nostrconnect_uri(self, name: str, url: str | None = None, perms: str | None = None) -> str:
+        """Our ``nostrconnect://`` URI for a signer app: our key, relays, secret, who we are."""
+        query = [("relay", relay) for relay in self.uri.relays]
+        query += [("secret", self.uri.secret or ""), ("name", name)]
+        if url:
+            query.append(("url", url))
+        if perms:
+            query.append(("perms", perms))
+        return f"nostrconnect://{self.app_pubkey}?{urlencode(query, quote_via=quote)}"
+
     def _encrypt(self, plaintext: str) -> str:
+        if self._signer is None:
+            raise Nip46Error("no signer has connected yet")
         return str(
             nostr_sdk.nip44_encrypt(
                 self.app_keys.secret_key(), self._signer, plaintext, nostr_sdk.Nip44Version.V2
             )
         )
 
-    def _decrypt(self, payload: str) -> str:
+    def _decrypt(self, payload: str, sender: nostr_sdk.PublicKey) -> str:
         if "?iv=" in payload:  # a signer still speaking NIP-04
-            return str(nostr_sdk.nip04_decrypt(self.app_keys.secret_key(), self._signer, payload))
-        return str(nostr_sdk.nip44_decrypt(self.app_keys.secret_key(), self._signer, payload))
+            return str(nostr_sdk.nip04_decrypt(self.app_keys.secret_key(), sender, payload))
+        return str(nostr_sdk.nip44_decrypt(self.app_keys.secret_key(), sender, payload))
+
+    async def wait_for_signer(self, within: float) -> str:
+        """nostrconnect://: wait for a signer to answer with our secret; returns its pubkey.
+
+        Whatever else arrives (other events, answers without our secret) is ignored, so a
+        stranger who sees the URI on the relay cannot take the conversation over without it.
+        """
+        if self._ws is None:
+            raise Nip46Error("not connected to the relay")
+        deadline = time.monotonic() + within
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(remaining):
+                    raw = await self._ws.recv()
+                signer = self._connect_answer(raw)
+                if signer is not None:
+                    self.uri = BunkerURI(signer, self.uri.relays, self.uri.secret)
+                    self._signer = nostr_sdk.PublicKey.parse(signer)
+                    return signer
+        except TimeoutError:
+            raise Nip46Error(f"no signer connected within {within:g} s") from None
+        except (OSError, WebSocketException) as exc:
+            raise Nip46Error(f"lost the connection to the relay ({type(exc).__name__})") from None
+
+    def _connect_answer(self, raw: str | bytes) -> str | None:
+        """The sender's pubkey when ``raw`` is a signer's connect answer carrying our secret."""
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return None
+        event = self._addressed_event(message)
+        if event is None:
+            return None
+        try:
+            payload = json.loads(self._decrypt(event["content"], nostr_sdk.PublicKey.parse(event["pubkey"])))
+        except Exception:  # undecryptable or not JSON: not for us
+            return None
+        if not isinstance(payload, dict) or not self.uri.secret:
+            return None
+        if payload.get("result") != self.uri.secret or payload.get("error"):
+            return None
+        return str(event["pubkey"])
+
+    def _addressed_event(self, message: Any) -> dict[str, Any] | None:
+        """The valid kind 24133 event addressed to us that a relay ``message`` carries, if any."""
+        if not isinstance(message, list) or len(message) < 3 or message[0] != "EVENT":
+            return None
+        event = message[2]
+        try:
+            verify_event(event, kinds={NIP46_KIND})
+        except InvalidEvent:
+            return None
+        if self.app_pubkey not in tag_values(event, "p"):
+            return None
+        return dict(event)
 
     async def request(self, method: str, params: list[str]) -> str:
         """Send one request and wait for its reply; returns ``result`` or raises Nip46Error."""
@@ -214,17 +287,11 @@ class Nip46Client:
         ):
             reason = message[3] if len(message) > 3 else ""
             raise Nip46Error(f"the signer's relay refused our request: {reason}")
-        if message[0] != "EVENT" or len(message) < 3:
-            return None
-        event = message[2]
-        try:
-            verify_event(event, kinds={NIP46_KIND})
-        except InvalidEvent:
-            return None
-        if event["pubkey"] != self.uri.signer_pubkey or self.app_pubkey not in tag_values(event, "p"):
+        event = self._addressed_event(message)
+        if event is None or self._signer is None or event["pubkey"] != self.uri.signer_pubkey:
             return None
         try:
-            payload = json.loads(self._decrypt(event["content"]))
+            payload = json.loads(self._decrypt(event["content"], self._signer))
         except Exception:  # undecryptable or not JSON: not a reply we can use
             return None
         if not isinstance(payload, dict) or payload.get("id") != request_id:

@@ -11,7 +11,7 @@ otherwise step around a per-address limit by rotating addresses inside it.
 | upload   | POST/PUT /api/upload, PUT /upload, PUT /mirror (Blossom)        | client       |
 | download | GET/HEAD /api/download/*, /api/webseed/*, Blossom /<sha256>[.x] | global       |
 | stream   | /api/stream/<sha256>[/*] (bucket + concurrent slots)            | file sha256  |
-| auth     | POST /api/auth/login                                            | client       |
+| auth     | POST /api/auth/login, POST /api/auth/nostrconnect               | client       |
 | tracker  | GET /announce, /scrape                                          | client       |
 """
 
@@ -152,7 +152,7 @@ class Policy:
                 return None
             if path == "/api/upload" and method in ("POST", "PUT"):
                 return self._upload_json
-            if path == "/api/auth/login" and method == "POST":
+            if path in ("/api/auth/login", "/api/auth/nostrconnect") and method == "POST":
                 return self._login
             return None
         if method in ("GET", "HEAD"):

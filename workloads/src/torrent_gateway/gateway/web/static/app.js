@@ -557,6 +557,41 @@ async function loginWithBunker(event) {
   }
 }
 
+// A nostrconnect login waits on the gateway for the signer app; the page polls its outcome.
+let nostrconnectPoll = null;
+
+function stopNostrconnect() {
+  if (nostrconnectPoll !== null) clearTimeout(nostrconnectPoll);
+  nostrconnectPoll = null;
+}
+
+async function loginWithNostrconnect() {
+  stopNostrconnect();
+  const button = $("login-nostrconnect");
+  button.disabled = true;
+  $("login-error").textContent = "";
+  const started = await api("/api/auth/nostrconnect", { method: "POST", auth: false });
+  button.disabled = false;
+  if (!started.ok) return finishLogin(started);
+  const offer = started.data;
+  $("nostrconnect-uri").value = offer.uri;
+  $("nostrconnect-open").href = offer.uri;
+  $("nostrconnect-qr").src = offer.qr;
+  $("nostrconnect-offer").hidden = false;
+  $("login-status").textContent = "Scan or open the link with your signer app, then approve the login there…";
+  const check = async () => {
+    nostrconnectPoll = null;
+    const result = await api(`/api/auth/nostrconnect/${encodeURIComponent(offer.id)}`, { auth: false });
+    if (result.status === 202) {
+      if (location.hash === "#/login") nostrconnectPoll = setTimeout(check, 1000);
+      return;
+    }
+    $("nostrconnect-offer").hidden = true;
+    await finishLogin(result);
+  };
+  nostrconnectPoll = setTimeout(check, 1000);
+}
+
 // ---------------------------------------------------------------------------------------------
 // admin
 
@@ -742,6 +777,7 @@ function start() {
   $("upload-cancel").addEventListener("click", () => { if (state.upload) state.upload.abort(); });
   $("login-extension").addEventListener("click", loginWithExtension);
   $("bunker-form").addEventListener("submit", loginWithBunker);
+  $("login-nostrconnect").addEventListener("click", loginWithNostrconnect);
   $("logout-button").addEventListener("click", logout);
   window.addEventListener("hashchange", () => route(false));
   route(true);
