@@ -11,7 +11,6 @@ redis-server and S3 server); then ``torrent-gateway gateway`` runs as a subproce
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -89,10 +88,12 @@ def test_gateway_starts_with_the_operators_env(
             "TGW_STORAGE__S3__CACHE_DIR": str(tmp_path / "cache"),
         }
     )
-    executable = shutil.which("torrent-gateway")
+    # The console script of the interpreter running the tests (a `torrent-gateway` found on PATH
+    # may belong to another installation); its module form when the script is not installed.
+    executable = Path(sys.executable).parent / "torrent-gateway"
     argv = (
-        [executable, *container["args"]]
-        if executable
+        [str(executable), *container["args"]]
+        if executable.is_file()
         else [sys.executable, "-m", "torrent_gateway.cli", *container["args"]]
     )
     log = (tmp_path / "gateway.log").open("wb")
