@@ -8,8 +8,8 @@ then ``get_public_key`` (the user's key may differ from the signer's own), then
 ``sign_event``. The other way round (``nostrconnect://``, the client's URI that the user gives
 to a signer app): we publish nothing first, but wait on our relays for the signer's answer to
 an implied ``connect`` carrying our secret; it tells us the signer's key, and the conversation
-goes on as with a bunker. Requests are sequential, so no background reader is needed: each request
-reads the socket until its own answer arrives or its deadline passes. Every failure becomes a
+goes on as with a bunker. Requests are sequential, so no background reader is needed: each
+request reads the socket until its own answer arrives or its deadline passes. Every failure becomes a
 :class:`Nip46Error` whose message can be shown to the user.
 """
 
@@ -173,8 +173,8 @@ class Nip46Client:
     async def wait_for_signer(self, within: float) -> str:
         """nostrconnect://: wait for a signer to answer with our secret; returns its pubkey.
 
-        Whatever else arrives (other events, answers without our secret) is ignored, so a
-        stranger who sees the URI on the relay cannot take the conversation over without it.
+        Whatever else arrives (other events, answers without our secret) is ignored: only a
+        signer given the URI, which alone carries the secret, can take up the conversation.
         """
         if self._ws is None:
             raise Nip46Error("not connected to the relay")
