@@ -134,9 +134,9 @@ def main() -> int:
     try:
         size = args.size_mb * 1000 * 1000
         files = []
-        for salt in range(args.puts):
-            path = workdir / f"blob{salt}.bin"
-            files.append((path, make_file(path, size, salt)))
+        for number in range(args.puts):
+            path = workdir / f"blob{number}.bin"
+            files.append((path, make_file(path, size)))
         (workdir / files[0][0].name).chmod(0o644)
         sha256_ceiling, both_ceiling = ceilings(files[0][0])
 

@@ -143,19 +143,21 @@ def redis_server(workdir: Path) -> Iterator[tuple[str, int]]:
 # -- test data and measurements ---------------------------------------------------------------------
 
 
-def make_file(path: Path, size: int, salt: int = 0) -> str:
-    """Write ``size`` incompressible bytes (different for each salt); return their SHA-256."""
-    seed = os.urandom(BLOCK)
+def make_file(path: Path, size: int) -> str:
+    """Write ``size`` random bytes that never repeat (every file differs); return their SHA-256.
+
+    Every block is fresh from the kernel's CSPRNG: data that repeats (a seed block written again
+    and again) would let the gateway's chunk deduplication skip most of the writes and flatter
+    the ingest figures.
+    """
     digest = hashlib.sha256()
     with path.open("wb") as handle:
         written = 0
-        counter = salt << 32
         while written < size:
-            block = (hashlib.sha256(counter.to_bytes(8, "big")).digest() + seed[32:])[: size - written]
+            block = os.urandom(min(BLOCK, size - written))
             handle.write(block)
             digest.update(block)
             written += len(block)
-            counter += 1
     return digest.hexdigest()
 
 
