@@ -4,9 +4,10 @@ A session receives the body in whatever pieces the server hands it, gathers them
 piece-aligned batches and hashes each batch off the event loop while the next ones arrive
 (a few batches in flight): the file's SHA-256 as an ordered chain in one worker thread, the
 SHA-1 per piece and the chunk SHA-256s (and v2 leaves when hybrid torrents are on) in two
-more — hashlib releases the GIL, so they run in parallel on every core. Small files go to a staging file that becomes ``blobs/<sha256>`` with one atomic
-move; large ones are written chunk by chunk as content-addressed blobs. The manifest is
-written last, so an upload that fails, is aborted or crashes is never visible.
+more — hashlib releases the GIL, so they run in parallel on every core. Small files go to a
+staging file that becomes ``blobs/<sha256>`` with one atomic move; large ones are written as
+content-addressed chunk blobs, a batch's chunks side by side as soon as they are hashed. The
+manifest is written last, so an upload that fails, is aborted or crashes is never visible.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import mmap
 import os
 import tempfile
 import time
@@ -107,11 +109,11 @@ class IngestSession:
         self._created_chunks: list[str] = []
         # Per batch in flight: its step of the file-hash chain, its chunk hashing + writing, and
         # the buffer holding its bytes (None for a batch of joined pieces).
-        self._batches: deque[tuple[asyncio.Future[None], asyncio.Future[None], bytearray | None]] = deque()
+        self._batches: deque[tuple[asyncio.Future[None], asyncio.Future[None], mmap.mmap | None]] = deque()
         self._pooled = False
-        self._buffer: bytearray | None = None
+        self._buffer: mmap.mmap | None = None
         self._filled = 0
-        self._spare: list[bytearray] = []
+        self._spare: list[mmap.mmap] = []
         self._done = False
         self.chunked = expected_size is not None and expected_size >= self.threshold
         self._staging: Path | None = None
@@ -146,12 +148,13 @@ class IngestSession:
 
         Batch buffers are allocated once per upload and reused (at most BATCHES_IN_FLIGHT + 1):
         a fresh 8 MiB allocation per batch costs the kernel a page fault and a zeroed page for
-        every 4 KiB, more than the copy itself.
+        every 4 KiB, more than the copy itself. They are anonymous memory maps, so page-aligned:
+        the filesystem store can then hand chunks to the disk with direct I/O.
         """
         view = memoryview(data)
         while view:
             if self._buffer is None:
-                self._buffer = self._spare.pop() if self._spare else bytearray(self.batch_size)
+                self._buffer = self._spare.pop() if self._spare else mmap.mmap(-1, self.batch_size)
                 self._filled = 0
             take = min(len(view), self.batch_size - self._filled)
             self._buffer[self._filled : self._filled + take] = view[:take]
@@ -161,12 +164,12 @@ class IngestSession:
                 buffer, self._buffer = self._buffer, None
                 await self._submit(memoryview(buffer), buffer)
 
-    async def _submit(self, batch: memoryview, buffer: bytearray | None = None) -> None:
+    async def _submit(self, batch: memoryview, buffer: mmap.mmap | None = None) -> None:
         # Up to BATCHES_IN_FLIGHT batches are hashed and written while the next one arrives, so
         # neither the receiving loop nor the hashing threads wait for each other. The file's
         # SHA-256 is an ordered chain (one update after another, in a worker thread); the chunk
         # hashes of a batch run beside it in two more, and each batch publishes its piece
-        # hashes and writes its chunks only after the batch before it has.
+        # hashes only after the batch before it has (its chunks are written without waiting).
         if not self.chunked and self.size >= self.threshold:
             await self._drain_batches()
             await self._switch_to_chunked()
@@ -208,16 +211,18 @@ class IngestSession:
             asyncio.to_thread(self._hash_chunks, view, spans[:half]),
             asyncio.to_thread(self._hash_chunks, view, spans[half:]),
         )
+        hashed = first + second
+        # The chunks go to the store side by side and without waiting for earlier batches:
+        # only the piece list must be in file order, and a write that waits on the disk then
+        # holds up nothing else.
+        await asyncio.gather(*(self._store_chunk(digest, view[a:b]) for digest, _, a, b in hashed))
         if previous is not None:
             await previous
         if self._merkle is not None:
             await asyncio.to_thread(self._merkle_pieces, view, spans)
-        hashed = first + second
         for digest, sha1, _, _ in hashed:
             self._pieces.append(sha1)
             self._chunks.append(digest)
-        for digest, _, a, b in hashed:
-            await self._store_chunk(digest, view[a:b])
 
     @staticmethod
     def _hash_chunks(view: memoryview, spans: list[tuple[int, int]]) -> list[tuple[str, bytes, int, int]]:

@@ -4,6 +4,12 @@ Objects live at ``<root>/<key>``; writes go to ``<root>/.staging/`` first and ar
 into place with ``os.replace`` (atomic on one filesystem), after an fsync, so a crash
 leaves either the old object, the new one, or nothing — and some staging garbage that
 ``cleanup_staging`` removes at start.
+
+The chunks of a large upload (deferred puts, with ``fsync`` on) are written with O_DIRECT
+where the filesystem and the buffer allow it, and synced by the thread that wrote them: the
+device reads them straight from the upload's buffer, so they cost no copy into the page
+cache (on these VMs a fresh page-cache page costs more CPU than hashing it) and do not push
+hot data out of it, and the syncs run beside the rest of the upload rather than after it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import errno
+import fcntl
 import os
 import tempfile
 import time
@@ -20,6 +28,39 @@ from pathlib import Path
 from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnavailable
 
 STAGING = ".staging"
+DIRECT_BLOCK = 4096  # direct I/O alignment that every common disk and filesystem accepts
+
+
+def _write_direct(fd: int, data: bytes | bytearray | memoryview) -> bool:
+    """Write all of ``data`` to the new file ``fd`` bypassing the page cache, then fdatasync it.
+
+    Direct I/O needs block-aligned memory, offsets and lengths: the whole blocks go direct and
+    a last partial block through the page cache. False, with nothing written, when the
+    filesystem or the buffer's alignment refuses direct I/O: the caller writes the usual way.
+    """
+    view = memoryview(data).cast("B")
+    whole = len(view) - len(view) % DIRECT_BLOCK
+    if not whole:
+        return False
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT)
+    except OSError:
+        return False
+    written = 0
+    try:
+        while written < whole:
+            written += os.write(fd, view[written:whole])
+    except OSError as exc:
+        if exc.errno != errno.EINVAL or written:
+            raise
+        return False
+    finally:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+    while written < len(view):
+        written += os.write(fd, view[written:])
+    os.fdatasync(fd)
+    return True
 
 
 def _start_writeback(fd: int) -> None:
@@ -115,11 +156,14 @@ class FilesystemStore(ObjectStore):
         fd, tmp_name = tempfile.mkstemp(dir=self._staging, prefix="put-")
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                if self._fsync and not sync:
-                    handle.flush()
-                    _start_writeback(handle.fileno())
+            if self._fsync and not sync and _write_direct(fd, data):
+                os.close(fd)  # on the device already: make_durable will find nothing left to write
+            else:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    if self._fsync and not sync:
+                        handle.flush()
+                        _start_writeback(handle.fileno())
             self._install(tmp, key, sync)
         except BaseException:
             tmp.unlink(missing_ok=True)
