@@ -109,6 +109,20 @@ async def test_overwrite_replaces(store: ObjectStore, tmp_path: Path) -> None:
     assert await keys(store) == ["k"]
 
 
+async def test_views_hold_the_object_as_it_was_when_taken(store: ObjectStore) -> None:
+    data = os.urandom(300_000)
+    await store.put_bytes("blobs/viewed", data)
+    await store.put_bytes("blobs/empty", b"")
+    view = await store.get_view("blobs/viewed")
+    assert bytes(view) == data and bytes(await store.get_view("blobs/empty")) == b""
+    # A new version and even a delete leave a view taken before them whole (a response in flight).
+    await store.put_bytes("blobs/viewed", b"replaced")
+    await store.delete("blobs/viewed")
+    assert bytes(view) == data
+    with pytest.raises(ObjectNotFound):
+        await store.get_view("blobs/viewed")
+
+
 async def test_iter_range_streams_exact_blocks(store: ObjectStore) -> None:
     data = os.urandom(300_000)
     await store.put_bytes("it", data)

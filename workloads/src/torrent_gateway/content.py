@@ -28,9 +28,9 @@ class ChunkCache:
         self.size = 0
         self.hits = 0
         self.misses = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, bytes | memoryview] = OrderedDict()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> bytes | memoryview | None:
         value = self._items.get(key)
         if value is None:
             self.misses += 1
@@ -41,7 +41,7 @@ class ChunkCache:
         CACHE_EVENTS.labels("hit").inc()
         return value
 
-    def put(self, key: str, value: bytes) -> None:
+    def put(self, key: str, value: bytes | memoryview) -> None:
         if len(value) > self.max_bytes:
             return
         old = self._items.pop(key, None)
@@ -74,20 +74,21 @@ class ContentReader:
     def __init__(self, store: ObjectStore, cache: ChunkCache) -> None:
         self.store = store
         self.cache = cache
-        self._loading: dict[str, asyncio.Future[bytes]] = {}
+        self._loading: dict[str, asyncio.Future[bytes | memoryview]] = {}
 
-    async def chunk(self, digest: str) -> bytes:
-        """A whole chunk, from the cache or the store (concurrent misses share one read)."""
+    async def chunk(self, digest: str) -> bytes | memoryview:
+        """A whole chunk, from the cache or the store (concurrent misses share one read); a
+        read-only view of the stored bytes where the store gives one (no copy)."""
         cached = self.cache.get(digest)
         if cached is not None:
             return cached
         pending = self._loading.get(digest)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bytes | memoryview] = asyncio.get_running_loop().create_future()
         self._loading[digest] = future
         try:
-            data = await self.store.get_bytes(blob_key(digest))
+            data = await self.store.get_view(blob_key(digest))
             self.cache.put(digest, data)
             future.set_result(data)
             return data
@@ -100,7 +101,7 @@ class ContentReader:
 
     async def iter_range(
         self, manifest: Manifest, start: int, end: int, block: int = READ_BLOCK
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes | memoryview]:
         """Bytes ``start``..``end`` inclusive of the file."""
         if manifest.kind == "blob":
             async for data in self.store.iter_range(blob_key(manifest.sha256), start, end, block):
@@ -110,9 +111,9 @@ class ContentReader:
         last = end // manifest.chunk_size
         for index in range(first, last + 1):
             offset, length = manifest.chunk_span(index)
-            data = await self.chunk(manifest.chunks[index])
-            if len(data) != length:
-                raise OSError(f"chunk {index} of {manifest.sha256} has {len(data)} bytes, expected {length}")
+            chunk = await self.chunk(manifest.chunks[index])
+            if len(chunk) != length:
+                raise OSError(f"chunk {index} of {manifest.sha256} has {len(chunk)} bytes, expected {length}")
             lo = max(start - offset, 0)
             hi = min(end - offset + 1, length)
-            yield data if lo == 0 and hi == length else data[lo:hi]
+            yield chunk if lo == 0 and hi == length else chunk[lo:hi]

@@ -70,6 +70,11 @@ class ObjectStore(abc.ABC):
     async def get_bytes(self, key: str) -> bytes:
         """The whole object (for small objects such as manifests)."""
 
+    async def get_view(self, key: str) -> bytes | memoryview:
+        """The whole object as read-only bytes, for serving it: where the store can, a view of
+        its pages instead of a copy (the filesystem store maps the file)."""
+        return await self.get_bytes(key)
+
     @abc.abstractmethod
     async def read_range(self, key: str, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset`` (fewer only at the end of the object)."""
