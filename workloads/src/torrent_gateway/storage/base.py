@@ -79,7 +79,9 @@ class ObjectStore(abc.ABC):
     async def read_range(self, key: str, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset`` (fewer only at the end of the object)."""
 
-    async def iter_range(self, key: str, start: int, end: int, block: int) -> AsyncIterator[bytes]:
+    async def iter_range(
+        self, key: str, start: int, end: int, block: int
+    ) -> AsyncIterator[bytes | memoryview]:
         """Bytes ``start``..``end`` (inclusive) in blocks of at most ``block``; raises OSError when the
         object is shorter. Backends override it to keep one handle open for the whole read."""
         position = start

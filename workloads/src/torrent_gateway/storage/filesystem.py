@@ -191,23 +191,20 @@ class FilesystemStore(ObjectStore):
         path = self._path(key)
         return await asyncio.to_thread(_pread, path, key, offset, length)
 
-    async def iter_range(self, key: str, start: int, end: int, block: int) -> AsyncIterator[bytes]:
-        # One open file for the whole response instead of an open/close per block.
+    async def iter_range(
+        self, key: str, start: int, end: int, block: int
+    ) -> AsyncIterator[bytes | memoryview]:
+        # Blocks are views of one read-only map of the file, as in get_view: no copy.
         path = self._path(key)
         try:
-            fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
-        except FileNotFoundError:
+            view = await asyncio.to_thread(_map_file, path, start, end - start + 1)
+        except (FileNotFoundError, IsADirectoryError):
             raise ObjectNotFound(key) from None
-        try:
-            position = start
-            while position <= end:
-                data = await asyncio.to_thread(os.pread, fd, min(block, end - position + 1), position)
-                if not data:
-                    raise OSError(f"{key} ended early at {position}")
-                yield data
-                position += len(data)
-        finally:
-            os.close(fd)
+        stop = min(end + 1, len(view))
+        for position in range(start, stop, block):
+            yield view[position : min(position + block, stop)]
+        if stop <= end:
+            raise OSError(f"{key} ended early at {max(stop, start)}")
 
     async def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -270,13 +267,18 @@ class FilesystemStore(ObjectStore):
         return removed
 
 
-def _map_file(path: Path) -> bytes | memoryview:
+def _map_file(path: Path, start: int = 0, length: int | None = None) -> bytes | memoryview:
+    """A read-only view of the whole file, the pages of ``start`` + ``length`` (default: all) read
+    ahead at once rather than one page fault at a time."""
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             return b""  # an empty file cannot be mapped
         mapped = mmap.mmap(handle.fileno(), size, prot=mmap.PROT_READ)
-    mapped.madvise(mmap.MADV_WILLNEED)  # read ahead now, not one page fault at a time
+    first = start - start % mmap.PAGESIZE
+    if first < size:
+        wanted = size - first if length is None else min(size, start + length) - first
+        mapped.madvise(mmap.MADV_WILLNEED, first, wanted)
     return memoryview(mapped)
 
 
