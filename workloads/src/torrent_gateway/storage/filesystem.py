@@ -33,7 +33,7 @@ DIRECT_BLOCK = 4096  # direct I/O alignment that every common disk and filesyste
 
 
 def _write_direct(fd: int, data: bytes | bytearray | memoryview) -> bool:
-    """Write all of ``data`` to the new file ``fd`` bypassing the page cache, then fdatasync it.
+    """Write all of ``data`` to the empty file ``fd`` bypassing the page cache, then fdatasync it.
 
     Direct I/O needs block-aligned memory, offsets and lengths: the whole blocks go direct and
     a last partial block through the page cache. False, with nothing written, when the
@@ -157,10 +157,10 @@ class FilesystemStore(ObjectStore):
         fd, tmp_name = tempfile.mkstemp(dir=self._staging, prefix="put-")
         tmp = Path(tmp_name)
         try:
-            if self._fsync and not sync and _write_direct(fd, data):
-                os.close(fd)  # on the device already: make_durable will find nothing left to write
-            else:
-                with os.fdopen(fd, "wb") as handle:
+            with os.fdopen(fd, "wb") as handle:
+                # Written direct, the chunk is on the device already: make_durable finds nothing
+                # left to write. Otherwise the kernel is told to start writing it at once.
+                if not (self._fsync and not sync and _write_direct(handle.fileno(), data)):
                     handle.write(data)
                     if self._fsync and not sync:
                         handle.flush()
