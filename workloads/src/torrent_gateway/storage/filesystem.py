@@ -30,6 +30,7 @@ from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnav
 
 STAGING = ".staging"
 DIRECT_BLOCK = 4096  # direct I/O alignment that every common disk and filesystem accepts
+MAP_MIN = 256 * 1024  # objects served from a memory map from this size on
 
 
 def _write_direct(fd: int, data: bytes | bytearray | memoryview) -> bool:
@@ -272,8 +273,10 @@ def _map_file(path: Path, start: int = 0, length: int | None = None) -> bytes | 
     ahead at once rather than one page fault at a time."""
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            return b""  # an empty file cannot be mapped
+        if size < MAP_MIN:
+            # Small objects are read: a copy costs little there, and every mapping counts against
+            # the process's limit (vm.max_map_count) while a cache holds it.
+            return handle.read()
         mapped = mmap.mmap(handle.fileno(), size, prot=mmap.PROT_READ)
     first = start - start % mmap.PAGESIZE
     if first < size:
