@@ -62,3 +62,26 @@ def test_any_piece_sizes_give_exact_hashes(
     data = rng.randbytes(size)
     kind = asyncio.run(ingest(tmp_path, data, rng, size if declared else None))
     assert kind == ("chunked" if size >= 5 * CHUNK else "blob")
+
+
+def test_repeated_chunks_are_stored_once_and_read_back_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks are written side by side, also across batches: a chunk that repeats inside one batch
+    # and in later ones is written once, and the file still reads back in order.
+    monkeypatch.setattr(pipeline, "TARGET_BATCH", 4 * CHUNK)
+    rng = random.Random(7)
+    same, other = rng.randbytes(CHUNK), rng.randbytes(CHUNK)
+    data = same * 3 + other + same * 5 + other * 2 + b"tail"
+    kind = asyncio.run(ingest(tmp_path, data, rng, len(data)))
+    assert kind == "chunked"
+
+    async def stored_chunks() -> list[str]:
+        services = build_services(gateway_settings(tmp_path / "data"))
+        keys = [key async for key in services.store.list("blobs/")]
+        await services.close()
+        return keys
+
+    unique = {hashlib.sha256(piece).hexdigest() for piece in pieces_of(data, CHUNK)}
+    assert len(unique) == 3
+    assert sorted(asyncio.run(stored_chunks())) == sorted(blob_key(digest) for digest in unique)
