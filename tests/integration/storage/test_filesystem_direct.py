@@ -1,4 +1,4 @@
-"""The filesystem store's direct-I/O chunk writes (deferred puts with fsync on): whatever the
+"""The filesystem store's direct-I/O chunk writes (``storage.direct_writes``): whatever the
 buffer's alignment, the length, the filesystem (ext4, tmpfs), or a filesystem refusing direct
 I/O, the object read back is exactly the bytes given."""
 
@@ -77,7 +77,7 @@ def shm_dir() -> Iterator[Path]:
 
 
 async def put_and_read_back(root: Path) -> None:
-    store = FilesystemStore(root, fsync=True)
+    store = FilesystemStore(root, fsync=True, direct_writes=True)
     chunks = {f"blobs/{i:02x}": os.urandom(64 * 1024 + i * 1000) for i in range(4)}
     for key, data in chunks.items():
         await store.put_bytes_deferred(key, aligned(data))
@@ -107,3 +107,16 @@ async def test_a_filesystem_without_direct_io_gets_buffered_writes(
     monkeypatch.setattr(filesystem.fcntl, "fcntl", no_direct_io)
     await put_and_read_back(tmp_path / "store")
     assert len(refused) == 4
+
+
+async def test_direct_writes_are_off_unless_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_expected(fd: int, data: object) -> bool:
+        raise AssertionError("direct I/O used without storage.direct_writes")
+
+    monkeypatch.setattr(filesystem, "_write_direct", not_expected)
+    store = FilesystemStore(tmp_path, fsync=True)
+    await store.put_bytes_deferred("blobs/aa", aligned(os.urandom(64 * 1024)))
+    await store.make_durable(["blobs/aa"])
+    assert len(await store.get_bytes("blobs/aa")) == 64 * 1024
