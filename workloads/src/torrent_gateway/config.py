@@ -108,11 +108,6 @@ class StorageSettings(_Section):
         description="Filesystem backend: sync bytes to disk before a file becomes visible (survives power loss; "
         "costs write speed on slow disks).",
     )
-    direct_writes: bool = Field(
-        False,
-        description="Filesystem backend with fsync: write the chunks of large uploads with direct I/O "
-        "(less CPU per upload, the page cache keeps its hot data; files written so are served slower).",
-    )
     hybrid_torrents: bool = Field(
         False, description="Also emit BitTorrent v2 hashes (hybrid v1+v2 torrents); v1 only when false."
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import mmap
 import os
 import tempfile
 import time
@@ -109,11 +108,11 @@ class IngestSession:
         self._created_chunks: list[str] = []
         # Per batch in flight: its step of the file-hash chain, its chunk hashing + writing, and
         # the buffer holding its bytes (None for a batch of joined pieces).
-        self._batches: deque[tuple[asyncio.Future[None], asyncio.Future[None], mmap.mmap | None]] = deque()
+        self._batches: deque[tuple[asyncio.Future[None], asyncio.Future[None], bytearray | None]] = deque()
         self._pooled = False
-        self._buffer: mmap.mmap | None = None
+        self._buffer: bytearray | None = None
         self._filled = 0
-        self._spare: list[mmap.mmap] = []
+        self._spare: list[bytearray] = []
         self._done = False
         self.chunked = expected_size is not None and expected_size >= self.threshold
         self._staging: Path | None = None
@@ -148,13 +147,12 @@ class IngestSession:
 
         Batch buffers are allocated once per upload and reused (at most BATCHES_IN_FLIGHT + 1):
         a fresh 8 MiB allocation per batch costs the kernel a page fault and a zeroed page for
-        every 4 KiB, more than the copy itself. They are anonymous memory maps, so page-aligned:
-        the filesystem store can then hand chunks to the disk with direct I/O.
+        every 4 KiB, more than the copy itself.
         """
         view = memoryview(data)
         while view:
             if self._buffer is None:
-                self._buffer = self._spare.pop() if self._spare else mmap.mmap(-1, self.batch_size)
+                self._buffer = self._spare.pop() if self._spare else bytearray(self.batch_size)
                 self._filled = 0
             take = min(len(view), self.batch_size - self._filled)
             self._buffer[self._filled : self._filled + take] = view[:take]
@@ -164,7 +162,7 @@ class IngestSession:
                 buffer, self._buffer = self._buffer, None
                 await self._submit(memoryview(buffer), buffer)
 
-    async def _submit(self, batch: memoryview, buffer: mmap.mmap | None = None) -> None:
+    async def _submit(self, batch: memoryview, buffer: bytearray | None = None) -> None:
         # Up to BATCHES_IN_FLIGHT batches are hashed and written while the next one arrives, so
         # neither the receiving loop nor the hashing threads wait for each other. The file's
         # SHA-256 is an ordered chain (one update after another, in a worker thread); the chunk

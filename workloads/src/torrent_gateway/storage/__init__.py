@@ -25,4 +25,4 @@ def open_store(settings: StorageSettings) -> ObjectStore:
         return S3Store.from_settings(settings.s3)
     from .filesystem import FilesystemStore
 
-    return FilesystemStore(settings.path, fsync=settings.fsync, direct_writes=settings.direct_writes)
+    return FilesystemStore(settings.path, fsync=settings.fsync)
