@@ -181,12 +181,7 @@ class Nip46Client:
         deadline = time.monotonic() + within
         try:
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                async with asyncio.timeout(remaining):
-                    raw = await self._ws.recv()
-                signer = self._connect_answer(raw)
+                signer = self._connect_answer(await self._receive(deadline))
                 if signer is not None:
                     self.uri = BunkerURI(signer, self.uri.relays, self.uri.secret)
                     self._signer = nostr_sdk.PublicKey.parse(signer)
@@ -195,6 +190,15 @@ class Nip46Client:
             raise Nip46Error(f"no signer connected within {within:g} s") from None
         except (OSError, WebSocketException) as exc:
             raise Nip46Error(f"lost the connection to the relay ({type(exc).__name__})") from None
+
+    async def _receive(self, deadline: float) -> str | bytes:
+        """The relay's next message; TimeoutError once ``deadline`` (monotonic) has passed."""
+        assert self._ws is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        async with asyncio.timeout(remaining):
+            return await self._ws.recv()
 
     def _connect_answer(self, raw: str | bytes) -> str | None:
         """The sender's pubkey when ``raw`` is a signer's connect answer carrying our secret."""
@@ -246,12 +250,7 @@ class Nip46Client:
         try:
             await self._ws.send(json.dumps(["EVENT", event]))
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                async with asyncio.timeout(remaining):
-                    raw = await self._ws.recv()
-                reply = self._reply_for(raw, event["id"], request_id)
+                reply = self._reply_for(await self._receive(deadline), event["id"], request_id)
                 if reply is None:
                     continue
                 result, error = reply
