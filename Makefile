@@ -12,16 +12,30 @@ APT_PACKAGES := redis-server aria2 ffmpeg chromium nginx-light opentracker wrk c
 JS_DIRS := $(patsubst %/package.json,%,$(wildcard tests/js/package.json tests/js/*/package.json))
 PYTEST_ARGS ?=
 
-.PHONY: run serve venv install install-dev system-deps js-deps test lint typecheck config bench clean
+.PHONY: run serve venv install install-dev lock system-deps js-deps test lint typecheck config bench clean
 
+# The venv sees no system site-packages: a machine's own pytest (9.x) or any other global package
+# must never shadow the versions pinned in requirements/*.lock.
 $(PY):
-	$(PYTHON) -m venv --system-site-packages $(VENV) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv --system-site-packages $(VENV); }
+	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 
 venv: $(PY)
 
+# Everything installs from the hashed lock files; the project itself goes in editable, without
+# resolving anything again.
 install: $(PY)
-	$(PY) -m pip install -q -e '.[all]'
+	$(PY) -m pip install -q --require-hashes -r requirements/runtime.lock
+	$(PY) -m pip install -q --no-deps -e .
+
+# Re-pin after changing a dependency in pyproject.toml (uv only resolves; pip installs).
+lock:
+	$(PYTHON) -m pip install -q --user 'uv==0.13.8' 2>/dev/null || $(PYTHON) -m pip install -q 'uv==0.13.8'
+	$(PYTHON) -m uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes --no-emit-package torrent-gateway --custom-compile-command 'make lock' --extra dev -o requirements/dev.lock
+	$(PYTHON) -m uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes --no-emit-package torrent-gateway --custom-compile-command 'make lock' --extra all \
+	  -c requirements/dev.lock -o requirements/runtime.lock
 
 run: install
 	$(VENV)/bin/torrent-gateway serve
@@ -37,7 +51,8 @@ system-deps:
 	fi
 
 install-dev: $(PY) system-deps
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 
 js-deps: system-deps
 	@for dir in $(JS_DIRS); do \
