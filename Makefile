@@ -80,3 +80,6 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache data tests/artifacts
+
+# Optional targets of the real-infrastructure suites, one file each (cluster, containers, interop).
+-include mk/*.mk
