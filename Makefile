@@ -12,7 +12,7 @@ APT_PACKAGES := redis-server aria2 ffmpeg chromium nginx-light opentracker wrk c
 JS_DIRS := $(patsubst %/package.json,%,$(wildcard tests/js/package.json tests/js/*/package.json))
 PYTEST_ARGS ?=
 
-.PHONY: run serve venv install install-dev lock system-deps js-deps test lint typecheck config bench clean
+.PHONY: run serve venv install install-dev lock check deps-check deadcode system-deps js-deps test lint typecheck config bench clean
 
 # The venv sees no system site-packages: a machine's own pytest (9.x) or any other global package
 # must never shadow the versions pinned in requirements/*.lock.
@@ -61,8 +61,17 @@ js-deps: system-deps
 	  fi; \
 	done
 
-test: install-dev js-deps
+# The gate CI runs: static checks first (seconds), then every test.
+test: install-dev js-deps check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: lint typecheck deps-check deadcode
+
+deps-check: $(PY)
+	$(VENV)/bin/deptry .
+
+deadcode: $(PY)
+	$(VENV)/bin/vulture
 
 lint: $(PY)
 	$(PY) -m ruff check workloads operator tests bench
