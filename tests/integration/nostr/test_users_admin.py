@@ -20,9 +20,10 @@ async def session(gw: Gateway, keys: nostr_sdk.Keys) -> dict[str, str]:
     from tests.integration.nostr.helpers import sdk_sign
 
     challenge = (await gw.client.get("/api/auth/challenge")).json()["challenge"]
-    event = sdk_sign(keys, 22242, [["challenge", challenge]])
+    event = sdk_sign(keys, 22242, [["relay", BASE], ["challenge", challenge]])
     response = await gw.client.post("/api/auth/login", json={"auth_type": "nip07", "event": event})
     assert response.status_code == 200, response.text
+    gw.client.cookies.clear()  # an API client: it authenticates with the bearer token only
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
@@ -132,7 +133,7 @@ async def test_ban_revokes_sessions_and_refuses_every_credential(gw: Gateway) ->
     from tests.integration.nostr.helpers import sdk_sign
 
     challenge = (await gw.client.get("/api/auth/challenge")).json()["challenge"]
-    event = sdk_sign(target_keys, 22242, [["challenge", challenge]])
+    event = sdk_sign(target_keys, 22242, [["relay", BASE], ["challenge", challenge]])
     login = await gw.client.post("/api/auth/login", json={"auth_type": "nip07", "event": event})
     assert login.status_code == 403 and login.json() == {"detail": "this pubkey is banned from this gateway"}
     me = await gw.client.get("/api/auth/me", headers=nip98_header(target_keys, f"{BASE}/api/auth/me", "GET"))
