@@ -22,10 +22,14 @@ Component formulas used by the built-in probes (pure functions below, unit-teste
 * **seeder** — :func:`seeder_score`: the share of this pod's torrents that are seeding or still
   being checked (parked and too-large files are the WebSeed's job and do not count), in percent.
 * **relays** — :func:`relay_score`: the share of configured Nostr relays that accept a
-  WebSocket connection, in percent.
+  WebSocket connection, in percent. Probed only when the settings use them (publishing or
+  alert DMs): a private gateway contacts no relay.
 
-The overall status is ``down`` (HTTP 503) when a required component (storage, state) is down,
-``degraded`` when any enabled score is below ``monitoring.alert_threshold``, else ``ok``.
+The overall score is the lowest required score (storage, state), or the mean of all enabled
+scores when that is lower: an optional component (relays, DHT, seeder) that is down lowers the
+score but never zeroes it on its own, and each component's own score and alerts still show it.
+The status is ``down`` (HTTP 503) when a required component is down, ``degraded`` when the
+overall score is below ``monitoring.alert_threshold``, else ``ok``.
 
 Alerts (:class:`AlertTracker`): a component *fires* once its score has been below the threshold
 for ``trip_after`` consecutive probe rounds, and *resolves* once it has been at or above
@@ -45,6 +49,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from pydantic import SecretStr
 
 from . import metrics
 
@@ -154,7 +160,9 @@ async def run_probe(name: str, probe: Probe, limit: float = PROBE_TIMEOUT) -> Co
 
 def summarise(results: list[ComponentHealth], threshold: int) -> dict[str, Any]:
     enabled = [r for r in results if r.enabled]
-    score = min((r.score for r in enabled), default=100)
+    required = min((r.score for r in enabled if r.required), default=100)
+    mean = round(sum(r.score for r in enabled) / len(enabled)) if enabled else 100
+    score = min(required, mean)
     status = "ok" if score >= threshold else "degraded"
     if any(r.required and not r.ok for r in results):
         status = "down"
@@ -245,13 +253,24 @@ async def log_sink(alert: Alert) -> None:
     log.log(level, "health alert %s: %s", alert.status, alert.message)
 
 
-def webhook_sink(url: str, *, timeout: float = SINK_TIMEOUT) -> AlertSink:
+class WebhookFailed(Exception):
+    """A webhook delivery failed; the message never holds the URL (it often embeds a token)."""
+
+
+def webhook_sink(url: SecretStr, *, timeout: float = SINK_TIMEOUT) -> AlertSink:
     async def send(alert: Alert) -> None:
         import httpx
 
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.post(url, json={"source": "torrent-gateway", **alert.view()})
-            response.raise_for_status()
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as client:
+                response = await client.post(
+                    url.get_secret_value(), json={"source": "torrent-gateway", **alert.view()}
+                )
+        except httpx.HTTPError as exc:
+            # httpx names the URL in its messages: report only the kind of failure.
+            raise WebhookFailed(f"alert webhook unreachable ({type(exc).__name__})") from None
+        if response.is_error:
+            raise WebhookFailed(f"alert webhook answered HTTP {response.status_code}")
 
     return send
 
