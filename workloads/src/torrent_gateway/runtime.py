@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from .config import Settings
 from .gateway.app import create_app
@@ -82,7 +82,6 @@ def build_tracker_app(settings: Settings) -> Any:
     import contextlib
     from collections.abc import AsyncIterator
 
-    from fastapi import Request
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 

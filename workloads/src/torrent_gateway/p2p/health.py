@@ -43,6 +43,7 @@ when ``monitoring.alert_nostr_dm`` is on and a sender is registered as ``service
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
@@ -259,18 +260,28 @@ class WebhookFailed(Exception):
 
 def webhook_sink(url: SecretStr, *, timeout: float = SINK_TIMEOUT) -> AlertSink:
     async def send(alert: Alert) -> None:
-        import httpx
+        # httpcore, not httpx: httpx logs every request's URL at INFO, and a webhook URL usually
+        # embeds its token. Failures are reported by kind only, never with the URL.
+        import httpcore
 
+        body = json.dumps({"source": "torrent-gateway", **alert.view()}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
-                response = await client.post(
-                    url.get_secret_value(), json={"source": "torrent-gateway", **alert.view()}
+            async with httpcore.AsyncConnectionPool() as pool:
+                response = await pool.request(
+                    "POST",
+                    url.get_secret_value(),
+                    headers=headers,
+                    content=body,
+                    extensions={"timeout": limits},
                 )
-        except httpx.HTTPError as exc:
-            # httpx names the URL in its messages: report only the kind of failure.
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError, OSError) as exc:
             raise WebhookFailed(f"alert webhook unreachable ({type(exc).__name__})") from None
-        if response.is_error:
-            raise WebhookFailed(f"alert webhook answered HTTP {response.status_code}")
+        except httpcore.UnsupportedProtocol:
+            raise WebhookFailed("alert webhook URL is not http(s)") from None
+        if response.status >= 400:
+            raise WebhookFailed(f"alert webhook answered HTTP {response.status}")
 
     return send
 
