@@ -286,4 +286,5 @@ def test_unreachable_optional_relays_do_not_zero_the_score(tmp_path: Path) -> No
     with serve(tmp_path / "data", nostr=nostr) as gateway:
         health = httpx.get(f"{gateway.url}/api/health").json()
         assert health["components"]["relays"]["score"] == 0
-        assert health["status"] == "ok" and 0 < health["score"] < 100, health
+        # Publishing is failing, so the status says degraded; the score is not zeroed by it.
+        assert health["status"] == "degraded" and 50 <= health["score"] < 100, health

@@ -79,7 +79,7 @@ def test_summary_status() -> None:
     assert summarise(ok, 50)["status"] == "ok"
     # An optional component that is down lowers the score but does not zero it (mean of 100, 80, 0).
     relays_down = ok + [score_result("relays", {"score": 0}, 0)]
-    assert summarise(relays_down, 50)["status"] == "ok" and summarise(relays_down, 50)["score"] == 60
+    assert summarise(relays_down, 50)["status"] == "degraded" and summarise(relays_down, 50)["score"] == 60
     degraded = ok + [score_result("seeder", 0, 0), score_result("relays", 0, 0)]
     assert summarise(degraded, 50)["status"] == "degraded" and summarise(degraded, 50)["score"] == 45
     # A required component's score caps the whole.

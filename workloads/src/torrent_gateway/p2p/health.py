@@ -28,8 +28,8 @@ Component formulas used by the built-in probes (pure functions below, unit-teste
 The overall score is the lowest required score (storage, state), or the mean of all enabled
 scores when that is lower: an optional component (relays, DHT, seeder) that is down lowers the
 score but never zeroes it on its own, and each component's own score and alerts still show it.
-The status is ``down`` (HTTP 503) when a required component is down, ``degraded`` when the
-overall score is below ``monitoring.alert_threshold``, else ``ok``.
+The status is ``down`` (HTTP 503) when a required component is down, ``degraded`` when any
+enabled component's score is below ``monitoring.alert_threshold``, else ``ok``.
 
 Alerts (:class:`AlertTracker`): a component *fires* once its score has been below the threshold
 for ``trip_after`` consecutive probe rounds, and *resolves* once it has been at or above
@@ -164,7 +164,8 @@ def summarise(results: list[ComponentHealth], threshold: int) -> dict[str, Any]:
     required = min((r.score for r in enabled if r.required), default=100)
     mean = round(sum(r.score for r in enabled) / len(enabled)) if enabled else 100
     score = min(required, mean)
-    status = "ok" if score >= threshold else "degraded"
+    below = any(r.score < threshold for r in enabled)
+    status = "degraded" if below or score < threshold else "ok"
     if any(r.required and not r.ok for r in results):
         status = "down"
     return {
