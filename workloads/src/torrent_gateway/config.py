@@ -36,7 +36,14 @@ BlossomVerb = Literal["get", "upload", "list", "delete", "mirror", "media"]
 LimitName = Literal["upload", "download", "stream", "auth", "tracker"]
 DEFAULT_AUTH_VERBS: tuple[BlossomVerb, ...] = ("upload", "delete", "mirror")
 # Loopback and the private ranges a cluster's pod network uses (RFC 1918, IPv6 ULA).
-DEFAULT_METRICS_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+DEFAULT_METRICS_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
 DEFAULT_FAIL_OPEN: tuple[LimitName, ...] = ("download", "stream", "tracker")
 
 
@@ -300,10 +307,14 @@ class AuthLimit(_Section):
 
 class ReportLimit(_Section):
     reports_per_minute: int = Field(
-        6, ge=1, description="Blossom reports (PUT /report) per client IP and, separately, per reporter pubkey."
+        6,
+        ge=1,
+        description="Blossom reports (PUT /report) per client IP and, separately, per reporter pubkey.",
     )
     max_stored: int = Field(
-        10_000, ge=1, description="Reports kept for the operators; when full, new ones are refused, never evicting."
+        10_000,
+        ge=1,
+        description="Reports kept for the operators; when full, new ones are refused, never evicting.",
     )
 
 

@@ -224,7 +224,9 @@ class Authenticator:
         if event["kind"] == LOGIN_KIND:
             relay = tag_value(event, "relay")
             if not relay:
-                raise unauthorized(f"login event has no 'relay' tag: it must name this gateway, {gateway_url}")
+                raise unauthorized(
+                    f"login event has no 'relay' tag: it must name this gateway, {gateway_url}"
+                )
             if not same_url(relay, gateway_url):
                 raise unauthorized(
                     f"login event is signed for another relay or site ({relay!r}), not {gateway_url}"
@@ -323,7 +325,9 @@ class Authenticator:
         await self.state.set(
             f"auth:nostrconnect:{attempt}", json.dumps({"status": "pending"}).encode(), ttl + 60
         )
-        task = self.services.spawn(self._await_nostrconnect(attempt, client, ttl, app_url), name="nostrconnect")
+        task = self.services.spawn(
+            self._await_nostrconnect(attempt, client, ttl, app_url), name="nostrconnect"
+        )
         self._nostrconnect_waits.add(task)
         task.add_done_callback(self._nostrconnect_waits.discard)
         link = client.nostrconnect_uri(
@@ -599,7 +603,9 @@ def create_auth_router(services: Services) -> APIRouter:
         await authenticator.authenticate(request)
         token = request.state.session_token
         if not token:
-            raise unauthorized("logout needs a session: 'Authorization: Bearer <token>' or the session cookie")
+            raise unauthorized(
+                "logout needs a session: 'Authorization: Bearer <token>' or the session cookie"
+            )
         if not await authenticator.revoke(token):
             raise unauthorized("invalid, expired or revoked session token")
         response = JSONResponse({"logged_out": True})
