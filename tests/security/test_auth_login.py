@@ -4,6 +4,7 @@ and the web UI's session cookie — each driven against a real serve-mode gatewa
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import time
@@ -14,7 +15,7 @@ import httpx
 import nostr_sdk
 import pytest
 
-from tests.integration.nostr.helpers import nip98_header, sdk_sign
+from tests.integration.nostr.helpers import RemoteSigner, nip98_header, running_relay, sdk_sign
 from tests.security.authkit import bearer, bound_event, challenge, raw_request, serve, status_of
 from tests.support.gateway import RunningGateway
 
@@ -234,3 +235,39 @@ def test_admin_route_answers_401_before_reading_the_body(gateway: RunningGateway
         headers={"Authorization": token},
     )
     assert ok.status_code == 200 and ok.json()["banned"] is True
+
+
+# -- NIP-46: the remote signer signs the same bound event; both flows set the session cookie ---------
+async def test_bunker_and_nostrconnect_logins_sign_bound_events_and_set_the_cookie(tmp_path: Path) -> None:
+    with (
+        running_relay(tmp_path / "relay") as relay,
+        serve(
+            tmp_path / "data",
+            auth={"nip46_allow_private_relays": True, "nostrconnect_relays": [relay.url]},
+        ) as gateway,
+    ):
+        async with RemoteSigner(relay.url) as signer, httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(
+                f"{gateway.url}/api/auth/login",
+                json={"auth_type": "nip46", "bunker_url": signer.bunker_url()},
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["pubkey"] == signer.user_pubkey
+            assert "tgw_session=" in response.headers["set-cookie"]
+            template = signer.signed[-1]
+            assert template["kind"] == 22242 and ["relay", gateway.url] in template["tags"]
+            assert abs(template["created_at"] - time.time()) < 60
+
+        async with RemoteSigner(relay.url) as app, httpx.AsyncClient(timeout=30) as client:
+            started = (await client.post(f"{gateway.url}/api/auth/nostrconnect")).json()
+            await app.answer_nostrconnect(started["uri"])
+            deadline = time.monotonic() + 20
+            while True:
+                polled = await client.get(f"{gateway.url}/api/auth/nostrconnect/{started['id']}")
+                if polled.status_code != 202:
+                    break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            assert polled.status_code == 200, polled.text
+            assert polled.headers["set-cookie"].startswith(f"tgw_session={polled.json()['token']};")
+            assert ["relay", gateway.url] in app.signed[-1]["tags"]
