@@ -5,6 +5,7 @@ and the web UI's session cookie — each driven against a real serve-mode gatewa
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import json
 import time
@@ -271,3 +272,19 @@ async def test_bunker_and_nostrconnect_logins_sign_bound_events_and_set_the_cook
             assert polled.status_code == 200, polled.text
             assert polled.headers["set-cookie"].startswith(f"tgw_session={polled.json()['token']};")
             assert ["relay", gateway.url] in app.signed[-1]["tags"]
+
+
+def test_forged_nip98_event_with_a_payload_tag_is_refused_before_the_body(gateway: RunningGateway) -> None:
+    """A NIP-98 ``payload`` tag makes us hash the body; a forged event must not get that far."""
+    user = nostr_sdk.Keys.generate()
+    url = f"{gateway.url}/api/admin/users/{'a' * 64}/ban"
+    event = sdk_sign(user, 27235, [["u", url], ["method", "POST"], ["payload", "0" * 64]])
+    event["sig"] = "0" * 128  # well-formed, not a valid signature
+    forged = "Nostr " + base64.b64encode(json.dumps(event).encode()).decode()
+    size = 8 * 1024 * 1024  # within the size the authenticator would hash
+    head = (
+        f"POST /api/admin/users/{'a' * 64}/ban HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {forged}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    )
+    answer = raw_request(gateway.url, head, b"{" + b" " * 1024)
+    assert status_of(answer) == 401, answer[:300]

@@ -441,7 +441,11 @@ class Authenticator:
     async def _from_nip98(self, request: Request, header: str) -> str:
         try:
             event = decode_auth_header(header, scheme="Nostr")
-            body_hash = None
+            # Signature, URL, method and age first: an unauthenticated request never makes us
+            # read its body to check a payload hash.
+            pubkey = verify_http_auth(
+                event, urls=self._request_urls(request), method=request.method, now=self.clock()
+            )
             expected_payload = payload_tag(event)
             if expected_payload is not None:
                 length = request.headers.get("content-length")
@@ -453,13 +457,9 @@ class Authenticator:
                     # Too large to hold in memory here: the upload route compares this with
                     # the SHA-256 it computes while streaming.
                     request.state.nip98_payload = expected_payload
-            pubkey = verify_http_auth(
-                event,
-                urls=self._request_urls(request),
-                method=request.method,
-                body_sha256=body_hash,
-                now=self.clock(),
-            )
+                    body_hash = None
+                if body_hash is not None and body_hash != expected_payload:
+                    raise InvalidEvent("request body does not match the authorization event's 'payload' hash")
         except InvalidEvent as exc:
             raise unauthorized(exc.reason) from None
         if not await self.state.set(f"auth:nip98:{event['id']}", b"1", 2 * MAX_SKEW_SECONDS, only_new=True):
