@@ -173,6 +173,11 @@ def test_login_sets_an_httponly_strict_cookie_that_authenticates(gateway: Runnin
     assert out.status_code == 200 and out.json() == {"logged_out": True}
     assert out.headers["set-cookie"].startswith('tgw_session="";') or "Max-Age=0" in out.headers["set-cookie"]
     assert httpx.get(f"{gateway.url}/api/auth/me", cookies=jar).status_code == 401
+    # Logging out again with the stale cookie: 401, and the browser is told to drop it.
+    stale = httpx.post(
+        f"{gateway.url}/api/auth/logout", cookies=jar, headers={"X-Requested-With": "torrent-gateway"}
+    )
+    assert stale.status_code == 401 and "Max-Age=0" in stale.headers["set-cookie"]
     assert (
         httpx.get(f"{gateway.url}/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code
         == 401

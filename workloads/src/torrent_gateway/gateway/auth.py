@@ -603,9 +603,13 @@ def create_auth_router(services: Services) -> APIRouter:
         await authenticator.authenticate(request)
         token = request.state.session_token
         if not token:
-            raise unauthorized(
-                "logout needs a session: 'Authorization: Bearer <token>' or the session cookie"
-            )
+            detail = "logout needs a session: 'Authorization: Bearer <token>' or the session cookie"
+            if SESSION_COOKIE in request.cookies:
+                # A stale cookie: the session is already gone; let the browser forget it too.
+                response = JSONResponse({"detail": detail}, status_code=401, headers=WWW_AUTHENTICATE)
+                response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+                return response
+            raise unauthorized(detail)
         if not await authenticator.revoke(token):
             raise unauthorized("invalid, expired or revoked session token")
         response = JSONResponse({"logged_out": True})
