@@ -229,7 +229,7 @@ class Authenticator:
                 )
             if not same_url(relay, gateway_url):
                 raise unauthorized(
-                    f"login event is signed for another relay or site ({relay!r}), not {gateway_url}"
+                    f"login event is signed for another relay or site ({relay[:200]!r}), not {gateway_url}"
                 )
             return
         login_url = gateway_url + LOGIN_PATH
