@@ -21,6 +21,8 @@ def gateway_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
         "nostr": {"relays": [], "publish": False},
         "dht": {"enabled": False, "bootstrap_nodes": []},
         "rate_limiting": {"enabled": False},
+        # Many tests look a new upload up in the recent list; the security tests turn it off.
+        "gateway": {"public_file_list": True},
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

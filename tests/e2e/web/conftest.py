@@ -150,10 +150,15 @@ def add_nostr_signer(context: BrowserContext, keys: nostr_sdk.Keys) -> list[dict
 
 
 def api_login_response(base: str, keys: nostr_sdk.Keys) -> httpx.Response:
-    """Log ``keys`` in through the HTTP API: challenge → signed kind 22242 event → login."""
-    challenge = httpx.get(f"{base}/api/auth/challenge").json()["challenge"]
+    """Log ``keys`` in through the HTTP API: challenge → signed kind 22242 event bound to this
+    gateway (its ``relay`` tag) → login."""
+    issued = httpx.get(f"{base}/api/auth/challenge").json()
     event = sign_event(
-        keys, kind=LOGIN_KIND, content="", tags=[["challenge", challenge]], created_at=int(time.time())
+        keys,
+        kind=LOGIN_KIND,
+        content="",
+        tags=[["relay", issued["relay"]], ["challenge", issued["challenge"]]],
+        created_at=int(time.time()),
     )
     return httpx.post(f"{base}/api/auth/login", json={"auth_type": "nip07", "event": event})
 

@@ -207,6 +207,7 @@ class RemoteSigner:
         self.refuse = refuse or set()
         self.silent = silent or set()
         self.seen: list[str] = []
+        self.signed: list[dict[str, Any]] = []  # templates it was asked to sign
         self._client = nostr_sdk.Client()
         self._task: asyncio.Task[None] | None = None
         self._secret_used = False
@@ -288,6 +289,7 @@ class RemoteSigner:
             result = "pong"
         elif method == "sign_event":
             template = json.loads(params[0])
+            self.signed.append(template)
             builder = (
                 nostr_sdk.EventBuilder(nostr_sdk.Kind(template["kind"]), template["content"])
                 .tags([nostr_sdk.Tag.parse(t) for t in template["tags"]])

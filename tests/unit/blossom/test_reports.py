@@ -64,17 +64,48 @@ async def test_store_keeps_known_targets_once(signer: Signer) -> None:
     assert info.value.status == 404
 
 
-async def test_report_set_is_capped(signer: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torrent_gateway.blossom.reports as reports
+async def test_full_report_set_refuses_new_reports_and_keeps_the_old(signer: Signer) -> None:
+    import hashlib
 
-    monkeypatch.setattr(reports, "MAX_REPORTS", 3)
+    from torrent_gateway.config import ReportLimit
+
+    limits = ReportLimit(max_stored=3, reports_per_minute=100)
     state = MemoryStateStore()
 
     async def known(sha: str) -> bool:
         return True
 
-    for i in range(5):
-        event = signer.report((A, "spam"), now=NOW + i, content=f"report {i}")
-        await store_report(state, event, [(A, "spam")], now=NOW + i, known=known)
+    blobs = [hashlib.sha256(bytes([i])).hexdigest() for i in range(5)]
+    for i, blob in enumerate(blobs[:3]):
+        event = signer.report((blob, "spam"), now=NOW + i, content=f"report {i}")
+        assert (
+            await store_report(state, event, [(blob, "spam")], now=NOW + i, known=known, limits=limits) == 1
+        )
+    flood = signer.report((blobs[3], "spam"), now=NOW + 3, content="flood")
+    with pytest.raises(BlossomError) as info:
+        await store_report(state, flood, [(blobs[3], "spam")], now=NOW + 3, known=known, limits=limits)
+    assert info.value.status == 429 and "full" in info.value.reason
     rows = await list_reports(state)
-    assert [row["received"] for row in rows] == [NOW + 4, NOW + 3, NOW + 2]
+    assert [row["received"] for row in rows] == [NOW + 2, NOW + 1, NOW]
+
+
+async def test_one_report_per_reporter_and_blob_and_a_rate_per_reporter(signer: Signer) -> None:
+    from torrent_gateway.config import ReportLimit
+
+    limits = ReportLimit(max_stored=100, reports_per_minute=3)
+    state = MemoryStateStore()
+
+    async def known(sha: str) -> bool:
+        return True
+
+    first = signer.report((A, "spam"), now=NOW, content="first")
+    again = signer.report((A, "malware"), now=NOW + 1, content="the same blob again")
+    assert await store_report(state, first, [(A, "spam")], now=NOW, known=known, limits=limits) == 1
+    assert await store_report(state, again, [(A, "malware")], now=NOW + 1, known=known, limits=limits) == 0
+    third = signer.report((B, "spam"), now=NOW + 2)
+    assert await store_report(state, third, [(B, "spam")], now=NOW + 2, known=known, limits=limits) == 1
+    fourth = signer.report((C, "spam"), now=NOW + 3)
+    with pytest.raises(BlossomError) as info:
+        await store_report(state, fourth, [(C, "spam")], now=NOW + 3, known=known, limits=limits)
+    assert info.value.status == 429 and info.value.headers["Retry-After"] == "60"
+    assert len(await list_reports(state)) == 2

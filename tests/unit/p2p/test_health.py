@@ -77,8 +77,14 @@ async def test_run_probe_failures_score_zero() -> None:
 def test_summary_status() -> None:
     ok = [score_result("storage", None, 0), score_result("dht", 80, 0)]
     assert summarise(ok, 50)["status"] == "ok"
-    degraded = ok + [score_result("seeder", 40, 0)]
-    assert summarise(degraded, 50)["status"] == "degraded" and summarise(degraded, 50)["score"] == 40
+    # An optional component that is down lowers the score but does not zero it (mean of 100, 80, 0).
+    relays_down = ok + [score_result("relays", {"score": 0}, 0)]
+    assert summarise(relays_down, 50)["status"] == "degraded" and summarise(relays_down, 50)["score"] == 60
+    degraded = ok + [score_result("seeder", 0, 0), score_result("relays", 0, 0)]
+    assert summarise(degraded, 50)["status"] == "degraded" and summarise(degraded, 50)["score"] == 45
+    # A required component's score caps the whole.
+    slow_state = ok + [score_result("state", 30, 0)]
+    assert summarise(slow_state, 50)["score"] == 30
     disabled = ok + [score_result("relays", {"score": 0, "enabled": False}, 0)]
     assert summarise(disabled, 50)["status"] == "ok"
     down = ok + [score_result("state", False, 0)]

@@ -76,17 +76,25 @@ class Catalog:
         return await self.get(sha.decode()) if sha else None
 
     async def publish(self, manifest: Manifest, owner: str | None) -> tuple[Manifest, bool]:
-        """Make a fully stored file visible; returns (record, created). Same content → same record."""
+        """Make a fully stored file visible; returns (record, created). Same content → same record.
+
+        ``owner`` None is an anonymous upload: it marks the record ``anonymous``, a reference that
+        keeps the bytes however many owners later claim and give up the same content. A record
+        written before that mark existed and having no owner was published anonymously too.
+        """
         async with self.lock(manifest.sha256):
             existing = await self.get(manifest.sha256)
             created = existing is None
             record = existing or manifest
+            changed = created
+            if existing is not None and not existing.owners and not existing.anonymous:
+                record.anonymous = changed = True
+            if owner is None and not record.anonymous:
+                record.anonymous = changed = True
             if owner and owner not in record.owners:
                 record.owners[owner] = time.time()
-                created_or_owner_changed = True
-            else:
-                created_or_owner_changed = created
-            if created_or_owner_changed:
+                changed = True
+            if changed:
                 await self.save(record)
             await self._index(record)
         if created:
@@ -116,16 +124,18 @@ class Catalog:
             return manifest
 
     async def remove_owner(self, sha256: str, owner: str) -> tuple[bool, bool]:
-        """Drop ``owner``; returns (was_owner, file_deleted). The file goes with its last owner."""
+        """Drop ``owner``; returns (was_owner, file_deleted). The file goes with its last owner,
+        unless it was also published anonymously: nobody can give up that reference."""
         async with self.lock(sha256):
             manifest = await self.get(sha256)
             if manifest is None or owner not in manifest.owners:
                 return False, False
             del manifest.owners[owner]
-            await self.state.zrem(f"idx:owner:{owner}", sha256)
-            if manifest.owners:
+            if manifest.owners or manifest.anonymous:
                 await self.save(manifest)
+                await self.state.zrem(f"idx:owner:{owner}", sha256)
                 return True, False
+            await self.state.zrem(f"idx:owner:{owner}", sha256)
         await self.delete_file(sha256)
         return True, True
 

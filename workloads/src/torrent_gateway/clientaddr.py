@@ -1,8 +1,9 @@
 """Who the client is: the socket peer, or the forwarded address when the peer is a trusted proxy.
 
 Only a peer inside a configured trusted network (an Ingress controller, a load balancer) may
-name the real client through ``X-Forwarded-For`` or ``Forwarded``; anyone else's headers are
-ignored, so a client cannot spoof its way around a rate limit or a tracker's address.
+name the real client, and only through the one header that proxy sets (``gateway.forwarded_header``:
+``X-Forwarded-For`` or ``Forwarded``); anyone else's headers, and the other header, are ignored,
+so a client cannot spoof its way around a rate limit or a tracker's address.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Literal
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -39,27 +41,41 @@ def _trusted(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
     return any(address in net for net in networks)
 
 
-def forwarded_chain(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
-    """Addresses named by Forwarded (preferred) or X-Forwarded-For, leftmost first."""
-    forwarded: list[str] = []
-    xff: list[str] = []
+ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
+DEFAULT_FORWARDED_HEADER: ForwardedHeader = "x-forwarded-for"
+
+
+def forwarded_chain(
+    headers: Iterable[tuple[bytes, bytes]], header: ForwardedHeader = DEFAULT_FORWARDED_HEADER
+) -> list[str]:
+    """Addresses named by the one forwarding header the proxy sets (every occurrence, in order),
+    leftmost first. The other header is never read: the proxy passes a client's copy of it
+    through untouched, so it is the client's word, not the proxy's."""
+    chain: list[str] = []
+    wanted = header.encode()
     for name, value in headers:
-        lname = name.lower()
-        if lname == b"forwarded":
-            for element in value.decode("latin-1").split(","):
+        if name.lower() != wanted:
+            continue
+        text = value.decode("latin-1")
+        if header == "forwarded":
+            for element in text.split(","):
                 for pair in element.split(";"):
                     key, _, val = pair.strip().partition("=")
-                    if key.lower() == "for" and val:
-                        forwarded.append(val)
-        elif lname == b"x-forwarded-for":
-            xff.extend(part.strip() for part in value.decode("latin-1").split(",") if part.strip())
-    return forwarded or xff
+                    if key.strip().lower() == "for" and val.strip():
+                        chain.append(val.strip())
+        else:
+            chain.extend(part.strip() for part in text.split(",") if part.strip())
+    return chain
 
 
 def client_address(
-    peer: str | None, headers: Iterable[tuple[bytes, bytes]], trusted_proxies: Sequence[str] | tuple[str, ...]
+    peer: str | None,
+    headers: Iterable[tuple[bytes, bytes]],
+    trusted_proxies: Sequence[str] | tuple[str, ...],
+    header: ForwardedHeader = DEFAULT_FORWARDED_HEADER,
 ) -> str:
-    """The client's IP as text. Walks the forwarded chain right to left through trusted proxies only."""
+    """The client's IP as text: the right-most hop of ``header`` that is not a trusted proxy,
+    walking right to left from the socket peer through trusted proxies only."""
     peer_ip = _parse_ip(peer) if peer else None
     if peer_ip is None:
         return peer or "0.0.0.0"
@@ -67,7 +83,7 @@ def client_address(
     if not networks or not _trusted(peer_ip, networks):
         return str(peer_ip)
     current = peer_ip
-    for hop in reversed(forwarded_chain(headers)):
+    for hop in reversed(forwarded_chain(headers, header)):
         hop_ip = _parse_ip(hop)
         if hop_ip is None:
             break
@@ -77,7 +93,11 @@ def client_address(
     return str(current)
 
 
-def scope_client_address(scope: dict, trusted_proxies: Sequence[str]) -> str:  # type: ignore[type-arg]
+def scope_client_address(
+    scope: dict,  # type: ignore[type-arg]
+    trusted_proxies: Sequence[str],
+    header: ForwardedHeader = DEFAULT_FORWARDED_HEADER,
+) -> str:
     """client_address() for an ASGI scope."""
     client = scope.get("client")
-    return client_address(client[0] if client else None, scope.get("headers", []), trusted_proxies)
+    return client_address(client[0] if client else None, scope.get("headers", []), trusted_proxies, header)

@@ -35,6 +35,15 @@ DEFAULT_PUBLIC_DHT_ROUTERS = [
 BlossomVerb = Literal["get", "upload", "list", "delete", "mirror", "media"]
 LimitName = Literal["upload", "download", "stream", "auth", "tracker"]
 DEFAULT_AUTH_VERBS: tuple[BlossomVerb, ...] = ("upload", "delete", "mirror")
+# Loopback and the private ranges a cluster's pod network uses (RFC 1918, IPv6 ULA).
+DEFAULT_METRICS_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
 DEFAULT_FAIL_OPEN: tuple[LimitName, ...] = ("download", "stream", "tracker")
 
 
@@ -61,6 +70,16 @@ class GatewaySettings(_Section):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="CIDR networks whose X-Forwarded-For / Forwarded headers are believed (an Ingress).",
+    )
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for",
+        description="The one header the trusted proxies set to name the client (X-Forwarded-For or RFC 7239 "
+        "Forwarded); the other is ignored, since a client could send it through the proxy untouched.",
+    )
+    public_file_list: bool = Field(
+        False,
+        description="Let anyone list recently uploaded files (GET /api/files); off: admins only. "
+        "Files stay reachable by their hash either way.",
     )
     web_ui: bool = Field(True, description="Serve the web interface at /.")
 
@@ -286,6 +305,19 @@ class AuthLimit(_Section):
     login_attempts_per_minute: int = Field(10, ge=1, description="Login attempts per client IP per minute.")
 
 
+class ReportLimit(_Section):
+    reports_per_minute: int = Field(
+        6,
+        ge=1,
+        description="Blossom reports (PUT /report) per client IP and, separately, per reporter pubkey.",
+    )
+    max_stored: int = Field(
+        10_000,
+        ge=1,
+        description="Reports kept for the operators; when full, new ones are refused, never evicting.",
+    )
+
+
 class TrackerLimit(_Section):
     requests_per_second: float = Field(10.0, gt=0, description="Announces/scrapes per second per client IP.")
     burst_size: int = Field(100, ge=1, description="Announce/scrape burst per client IP.")
@@ -301,6 +333,9 @@ class RateLimitSettings(_Section):
     auth: AuthLimit = Field(default_factory=AuthLimit, description="Login attempts, per client IP.")
     tracker: TrackerLimit = Field(
         default_factory=TrackerLimit, description="Tracker requests, per client IP."
+    )
+    report: ReportLimit = Field(
+        default_factory=ReportLimit, description="Blossom reports, per client IP and per reporter."
     )
     fail_open: list[LimitName] = Field(
         default_factory=lambda: list(DEFAULT_FAIL_OPEN),
@@ -323,12 +358,27 @@ class HLSSettings(_Section):
 
 class MonitoringSettings(_Section):
     alert_threshold: int = Field(50, ge=0, le=100, description="Health score below which an alert fires.")
-    alert_webhook: str = Field("", description="URL that receives alert JSON (empty: none).")
+    alert_webhook: SecretStr = Field(
+        SecretStr(""), description="URL that receives alert JSON (empty: none); a secret: never logged."
+    )
     alert_nostr_dm: bool = Field(
         False,
         description="Also send alerts to every admin as a NIP-17 private message (gift-wrapped) through nostr.relays.",
     )
     probe_interval: float = Field(10.0, gt=0, description="Seconds between health probes.")
+    metrics_networks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_METRICS_NETWORKS),
+        description="CIDR networks whose direct (unproxied) requests may read /metrics and /api/diagnostics "
+        "without admin credentials: in-cluster Prometheus scrapes pod IPs. Anyone else, and any request "
+        "that came through a proxy, needs an admin login.",
+    )
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _metrics_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
 
 
 class GCSettings(_Section):

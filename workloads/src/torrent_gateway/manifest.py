@@ -58,6 +58,10 @@ class Manifest(BaseModel):
     infohash: str = Field(description="BitTorrent v1 infohash, hex")
     infohash_v2: str | None = None
     owners: dict[str, float] = Field(default_factory=dict, description="owner pubkey → time it was added")
+    anonymous: bool = Field(
+        False,
+        description="someone published these bytes without a login: a reference no owner can give up",
+    )
     created: float = Field(default_factory=time.time)
     private: bool = False
     announcements: list[Announcement] = Field(default_factory=list)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from .config import Settings
 from .gateway.app import create_app
@@ -82,9 +82,10 @@ def build_tracker_app(settings: Settings) -> Any:
     import contextlib
     from collections.abc import AsyncIterator
 
-    from fastapi.responses import PlainTextResponse, Response
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from .gateway.health import direct_from_monitoring_network
     from .state import open_state
     from .tracker import Tracker, open_swarm_store
 
@@ -119,7 +120,12 @@ def build_tracker_app(settings: Settings) -> Any:
         return PlainTextResponse("ready")
 
     @health.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        # The tracker port is public and has no logins: metrics go to the scrape networks only.
+        if not direct_from_monitoring_network(request, settings):
+            return JSONResponse(
+                {"detail": "metrics are served to monitoring.metrics_networks only"}, status_code=403
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app = tracker.asgi(cast(Any, health))

@@ -12,44 +12,24 @@ from ``Content-Length`` and again while reading; one deadline bounds the whole f
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from ..netguard import NotPublic, Unresolvable, is_public_address, resolve_checked
 from .errors import BlossomError
+
+__all__ = ["MAX_REDIRECTS", "Origin", "check_url", "is_public_address", "open_origin", "resolve_target"]
 
 MAX_REDIRECTS = 5
 MAX_URL_CHARS = 4096
 READ_BLOCK = 1024 * 1024
-DNS_TIMEOUT = 10.0
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """True when the address is routable unicast on the public internet (never inward)."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None:
-            return is_public_address(embedded)
-        if address.is_site_local:
-            return False
-    if (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    ):
-        return False
-    return address.is_global
 
 
 def check_url(url: str) -> tuple[str, str, int]:
@@ -69,34 +49,15 @@ def check_url(url: str) -> tuple[str, str, int]:
 
 
 async def resolve_target(host: str, port: int, *, allow_private: bool) -> str:
-    """The address to connect to: the first resolved one, all of which must be public unless allowed."""
+    """The address to connect to (see :func:`torrent_gateway.netguard.resolve_checked`)."""
     try:
-        literal: IPAddress | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses: list[IPAddress] = [literal]
-    else:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), DNS_TIMEOUT)
-        except (OSError, TimeoutError):
-            raise BlossomError(502, f"mirror origin {host} could not be resolved") from None
-        addresses = []
-        for info in infos:
-            with contextlib.suppress(ValueError):
-                addresses.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
-        if not addresses:
-            raise BlossomError(502, f"mirror origin {host} has no address")
-    if not allow_private:
-        # Every answer must be public: a name that also points inward is refused outright.
-        for address in addresses:
-            if not is_public_address(address):
-                raise BlossomError(
-                    403,
-                    f"refusing to mirror from {host}: {address} is a private, loopback or reserved address",
-                )
-    return str(addresses[0])
+        return await resolve_checked(host, port, allow_private=allow_private)
+    except Unresolvable:
+        raise BlossomError(502, f"mirror origin {host} could not be resolved") from None
+    except NotPublic as exc:
+        raise BlossomError(
+            403, f"refusing to mirror from {host}: {exc.address} is a private, loopback or reserved address"
+        ) from None
 
 
 @dataclass

@@ -3,7 +3,15 @@
 A report is verified (shape, id, BIP-340 signature), then kept for the operators in the state
 store's sorted set ``reports``: one member per reported blob we hold, the JSON
 ``{"event": ..., "sha256": ..., "reason": ..., "received": ts}``, scored by the time it came.
-The same event sent twice is stored once; the set keeps the newest ``MAX_REPORTS``.
+
+Reports cost nothing to make (a fresh key per report), so they are bounded on every axis: the
+body (``MAX_REPORT_BYTES``), the rate per client address (the rate-limit middleware) and per
+reporter pubkey (here, ``rate_limiting.report.reports_per_minute``), one report per (reporter,
+blob), and the number kept (``rate_limiting.report.max_stored``). A full set refuses new reports
+rather than evicting old ones: a flood never pushes out the real reports operators must read.
+
+State keys: ``reports:seen:<event id>`` (the same event twice), ``reports:pair:<pubkey>:<sha>``
+(one report per reporter and blob), ``reports:rate:<pubkey>`` (per-minute counter).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..config import ReportLimit
 from ..manifest import is_sha256
 from ..nostr.events import InvalidEvent, verify_event
 from ..state import StateStore
@@ -20,8 +29,12 @@ from .errors import BlossomError
 REPORT_KIND = 1984
 REPORTS_KEY = "reports"
 SEEN_PREFIX = "reports:seen:"
-MAX_REPORTS = 10_000
-MAX_REPORT_BYTES = 64 * 1024
+PAIR_PREFIX = "reports:pair:"
+RATE_PREFIX = "reports:rate:"
+MAX_REPORTS = ReportLimit().max_stored
+# A report is one small event: a few 'x' tags and a short comment.
+MAX_REPORT_BYTES = 16 * 1024
+MAX_REPORT_TARGETS = 20
 SEEN_TTL = 30 * 24 * 3600
 # NIP-56 report types; anything else is kept as "other".
 REPORT_TYPES = frozenset({"nudity", "malware", "profanity", "illegal", "spam", "impersonation", "other"})
@@ -49,6 +62,8 @@ def parse_report(body: bytes) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             pair = (sha, reason if reason in REPORT_TYPES else "other")
             if pair not in targets:
                 targets.append(pair)
+            if len(targets) > MAX_REPORT_TARGETS:
+                raise BlossomError(400, f"a report may name at most {MAX_REPORT_TARGETS} blobs")
     if not targets:
         raise BlossomError(400, "a report must name at least one blob with an 'x' tag")
     return event, targets
@@ -61,25 +76,43 @@ async def store_report(
     *,
     now: float,
     known: Callable[[str], Awaitable[bool]],
+    limits: ReportLimit | None = None,
 ) -> int:
-    """Keep the report for every target we hold; returns how many were stored (0 for a repeat)."""
+    """Keep the report for every target we hold that this reporter has not reported yet; returns
+    how many were stored (0 for a repeat). 429 (with Retry-After) past the reporter's rate or
+    when the set is full."""
+    limits = limits or ReportLimit()
     held = [(sha, reason) for sha, reason in targets if await known(sha)]
     if not held:
         raise BlossomError(404, "none of the reported blobs is stored here")
+    reporter = str(event["pubkey"])
+    if await state.incr(RATE_PREFIX + reporter, 1, ttl=60) > limits.reports_per_minute:
+        raise BlossomError(429, "too many reports from this pubkey; try again later", {"Retry-After": "60"})
     if not await state.set(SEEN_PREFIX + event["id"], b"1", ttl=SEEN_TTL, only_new=True):
         return 0
-    for sha, reason in held:
+    fresh = [
+        (sha, reason)
+        for sha, reason in held
+        if await state.set(f"{PAIR_PREFIX}{reporter}:{sha}", b"1", ttl=SEEN_TTL, only_new=True)
+    ]
+    if not fresh:
+        return 0
+    if await state.zcard(REPORTS_KEY) + len(fresh) > limits.max_stored:
+        # Undo the claims: this reporter may try again once operators have made room.
+        await state.delete(*(f"{PAIR_PREFIX}{reporter}:{sha}" for sha, _ in fresh))
+        raise BlossomError(
+            429,
+            "the report queue is full until operators review it; try again later",
+            {"Retry-After": "3600"},
+        )
+    for sha, reason in fresh:
         member = json.dumps(
             {"event": event, "sha256": sha, "reason": reason, "received": now},
             separators=(",", ":"),
             sort_keys=True,
         )
         await state.zadd(REPORTS_KEY, member, now)
-    excess = await state.zcard(REPORTS_KEY) - MAX_REPORTS
-    if excess > 0:
-        oldest = await state.zrange(REPORTS_KEY, 0, excess - 1)
-        await state.zrem(REPORTS_KEY, *(member for member, _ in oldest))
-    return len(held)
+    return len(fresh)
 
 
 async def list_reports(state: StateStore, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

@@ -18,11 +18,11 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field, RootModel
 
 from ..manifest import is_sha256
-from .auth import AuthenticatorDep, UserDep
+from .auth import AuthenticatorDep, UserDep, parse_json_body
 from .deps import ServicesDep, check_sha256
 from .urls import describe
 from .users import usage
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("torrent_gateway.audit")
 
+ADMIN_MAX_BODY = 16 * 1024  # an admin body is a reason of at most 1000 characters
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
@@ -82,6 +83,10 @@ class Reason(BaseModel):
     reason: str = Field("", max_length=1000, description="Why (kept in the audit log).")
 
 
+class OptionalReason(RootModel[Reason | None]):
+    """A ban body: a reason, or nothing at all."""
+
+
 def create_admin_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -122,18 +127,26 @@ def create_admin_router(services: Services) -> APIRouter:
             **await usage(services, key),
         }
 
-    @router.post("/users/{pubkey}/ban")
-    async def ban(
-        pubkey: str, admin: AdminDep, services: ServicesDep, body: Annotated[Reason | None, Body()] = None
-    ) -> dict[str, Any]:
+    @router.post(
+        "/users/{pubkey}/ban",
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": Reason.model_json_schema()}},
+            }
+        },
+    )
+    async def ban(pubkey: str, request: Request, admin: AdminDep, services: ServicesDep) -> dict[str, Any]:
         """Ban a pubkey: its sessions are revoked, its logins, uploads and API calls refused (403)."""
+        # The body is read here, after AdminDep: nobody but an admin makes us read one.
+        body: OptionalReason = await parse_json_body(request, OptionalReason, ADMIN_MAX_BODY)
         key = check_pubkey(pubkey)
         authenticator = services.extras["authenticator"]
         if await authenticator.is_admin(key):
             raise HTTPException(
                 409, detail="an admin cannot be banned: remove it from auth.admin_pubkeys first"
             )
-        reason = body.reason if body else ""
+        reason = body.root.reason if body.root is not None else ""
         record = {"reason": reason, "by": admin, "at": time.time()}
         await services.state.set(f"ban:{key}", json.dumps(record).encode())
         revoked = await authenticator.revoke_all(key)

@@ -2,6 +2,18 @@
 ``bunker://`` URI or by ours, ``nostrconnect://``, given to a signer app) into opaque session
 tokens, NIP-98 signed requests as a session-less alternative, bans, and admin rights.
 
+A login event is accepted only when it is bound to this gateway, so a signature made for anyone
+else (a NIP-42 AUTH for some relay, a NIP-98 event for another site) never logs in here:
+
+* kind 22242 whose ``relay`` tag is this gateway's public URL, or kind 27235 (NIP-98) whose ``u``
+  tag is ``<public URL>/api/auth/login`` and ``method`` tag ``POST``;
+* a ``challenge`` tag holding a live challenge, taken atomically (single use);
+* ``created_at`` within 60 s of now, either way.
+
+A session token is handed out in the JSON body (API clients send ``Authorization: Bearer``)
+and as the HttpOnly, SameSite=Strict cookie ``tgw_session`` (the web UI: no script ever holds
+it). A cookie-authenticated unsafe request must carry ``X-Requested-With: torrent-gateway``.
+
 State keys (all in the state store, so every replica agrees):
 
 * ``auth:challenge:<c>``            single-use login challenge, TTL ``auth.challenge_ttl``
@@ -28,11 +40,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import segno
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ..nostr.events import InvalidEvent, decode_auth_header, tag_value, verify_event
+from ..nostr.keys import npub_of
 from ..nostr.nip46 import BunkerURI, Nip46Client, Nip46Error, parse_bunker_url
-from ..nostr.nip98 import MAX_SKEW_SECONDS, payload_tag, verify_http_auth
+from ..nostr.nip98 import HTTP_AUTH_KIND, MAX_SKEW_SECONDS, payload_tag, same_url, verify_http_auth
 from .urls import base_url
 
 if TYPE_CHECKING:
@@ -41,6 +54,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOGIN_KIND = 22242
+LOGIN_PATH = "/api/auth/login"
+LOGIN_MAX_SKEW = 60  # seconds a login event's created_at may differ from now, either way
+LOGIN_MAX_BODY = 64 * 1024  # a login body is one small event or a bunker URL
+SESSION_COOKIE = "tgw_session"
+# A cookie rides along on every request the browser makes, including ones another site
+# triggers; a custom header cannot be sent cross-site without a CORS preflight we never grant.
+CSRF_HEADER = "x-requested-with"
+CSRF_VALUE = "torrent-gateway"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_NOSTRCONNECT_WAITS = 100  # per process: each holds a relay connection for up to challenge_ttl
 NOSTRCONNECT_RESULT_TTL = 120  # seconds a finished nostrconnect login waits to be collected
 MAX_TOKEN_CHARS = 256
@@ -107,16 +129,30 @@ class Authenticator:
             raise HTTPException(403, detail="this pubkey is banned from this gateway")
 
     # -- challenges ---------------------------------------------------------------------------
-    async def new_challenge(self) -> dict[str, Any]:
+    async def new_challenge(self, gateway_url: str) -> dict[str, Any]:
+        """A single-use challenge, and what a login event must carry to be bound to this gateway."""
         challenge = secrets.token_urlsafe(32)
         ttl = self.settings.auth.challenge_ttl
         await self.state.set(f"auth:challenge:{challenge}", b"1", ttl)
-        return {"challenge": challenge, "expires_at": int(self.clock() + ttl), "kind": LOGIN_KIND}
+        return {
+            "challenge": challenge,
+            "expires_at": int(self.clock() + ttl),
+            "kind": LOGIN_KIND,
+            # kind 22242: ["relay", relay] and ["challenge", challenge];
+            # kind 27235: ["u", login_url], ["method", "POST"] and ["challenge", challenge].
+            "relay": gateway_url,
+            "login_url": gateway_url + LOGIN_PATH,
+            "max_age": LOGIN_MAX_SKEW,
+        }
 
     async def consume_challenge(self, challenge: str) -> bool:
         if not challenge or len(challenge) > 128:
             return False
         return await self.state.take(f"auth:challenge:{challenge}") is not None
+
+    def gateway_url(self, request: Request | None) -> str:
+        """This gateway's own public URL: the configured one, never a client's Host header when set."""
+        return base_url(request, self.settings)
 
     # -- sessions -----------------------------------------------------------------------------
     async def create_session(self, pubkey: str) -> dict[str, Any]:
@@ -163,11 +199,55 @@ class Authenticator:
         await self.state.delete(index)
         return removed
 
+    def session_response(self, session: dict[str, Any]) -> JSONResponse:
+        """The login answer: the session JSON (API clients) and the HttpOnly cookie (the web UI)."""
+        response = JSONResponse(session)
+        response.set_cookie(
+            SESSION_COOKIE,
+            session["token"],
+            max_age=self.settings.auth.session_ttl,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.gateway.public_url.startswith("https://"),
+        )
+        return response
+
     # -- login --------------------------------------------------------------------------------
-    async def login_with_event(self, event: Any, expected_challenge: str | None = None) -> str:
-        """NIP-07 login: a kind 22242 event signed by the user carrying an issued challenge."""
+    def check_login_binding(self, event: dict[str, Any], gateway_url: str) -> None:
+        """The event must be fresh and name this gateway; raises 401 with the reason otherwise."""
+        skew = abs(self.clock() - event["created_at"])
+        if skew > LOGIN_MAX_SKEW:
+            raise unauthorized(
+                f"login event is stale: created_at must be within {LOGIN_MAX_SKEW} s of now; sign a new one"
+            )
+        if event["kind"] == LOGIN_KIND:
+            relay = tag_value(event, "relay")
+            if not relay:
+                raise unauthorized(
+                    f"login event has no 'relay' tag: it must name this gateway, {gateway_url}"
+                )
+            if not same_url(relay, gateway_url):
+                raise unauthorized(
+                    f"login event is signed for another relay or site ({relay[:200]!r}), not {gateway_url}"
+                )
+            return
+        login_url = gateway_url + LOGIN_PATH
+        url = tag_value(event, "u")
+        if not url or not same_url(url, login_url):
+            raise unauthorized(f"login event is signed for another URL: its 'u' tag must be {login_url}")
+        method = tag_value(event, "method")
+        if not method or method.upper() != "POST":
+            raise unauthorized("login event is signed for another method: its 'method' tag must be POST")
+
+    async def login_with_event(
+        self, event: Any, expected_challenge: str | None = None, *, gateway_url: str
+    ) -> str:
+        """NIP-07 login: an event bound to this gateway, fresh, signed by the user, carrying a live
+        challenge (see the module docstring)."""
         try:
-            verify_event(event, kinds={LOGIN_KIND})
+            kind = event.get("kind") if isinstance(event, dict) else None
+            verify_event(event, kinds={HTTP_AUTH_KIND if kind == HTTP_AUTH_KIND else LOGIN_KIND})
         except InvalidEvent as exc:
             raise unauthorized(exc.reason) from None
         challenge = tag_value(event, "challenge")
@@ -175,13 +255,14 @@ class Authenticator:
             raise unauthorized("login event has no 'challenge' tag")
         if expected_challenge is not None and challenge != expected_challenge:
             raise unauthorized("login event is signed for another challenge")
+        self.check_login_binding(event, gateway_url)
         # Banned keys are refused before the challenge is spent: nothing changes for them.
         await self._refuse_banned(event["pubkey"])
         if not await self.consume_challenge(challenge):
             raise unauthorized("unknown, expired or already used challenge: get a new one")
         return str(event["pubkey"])
 
-    async def login_with_bunker(self, bunker_url: str) -> str:
+    async def login_with_bunker(self, bunker_url: str, *, gateway_url: str) -> str:
         """NIP-46 login: connect to the user's signer, learn the user key, have it sign a challenge."""
         try:
             uri: BunkerURI = parse_bunker_url(bunker_url)
@@ -192,13 +273,14 @@ class Authenticator:
                 uri, timeout=self.nip46_timeout, allow_private_relays=self.allow_private_relays
             ) as client:
                 await client.connect()
-                return await self._sign_in_with(client)
+                return await self._sign_in_with(client, gateway_url)
         except Nip46Error as exc:
             raise unauthorized(f"remote signer login failed: {exc}") from None
 
-    async def _sign_in_with(self, client: Nip46Client) -> str:
-        """Have a connected remote signer sign a fresh login challenge; returns the user's pubkey."""
-        issued = await self.new_challenge()
+    async def _sign_in_with(self, client: Nip46Client, gateway_url: str) -> str:
+        """Have a connected remote signer sign a fresh login event bound to this gateway; returns
+        the user's pubkey. The signer signs what we ask, so the event is held to the same rules."""
+        issued = await self.new_challenge(gateway_url)
         try:
             pubkey = await client.get_public_key()
             await self._refuse_banned(pubkey)
@@ -206,14 +288,14 @@ class Authenticator:
                 {
                     "kind": LOGIN_KIND,
                     "content": "",
-                    "tags": [["challenge", issued["challenge"]]],
+                    "tags": [["relay", gateway_url], ["challenge", issued["challenge"]]],
                     "created_at": int(self.clock()),
                 }
             )
         except (Nip46Error, HTTPException):
             await self.consume_challenge(issued["challenge"])
             raise
-        return await self.login_with_event(event, issued["challenge"])
+        return await self.login_with_event(event, issued["challenge"], gateway_url=gateway_url)
 
     # -- nostrconnect:// ------------------------------------------------------------------------
     def nostrconnect_relays(self) -> list[str]:
@@ -243,7 +325,9 @@ class Authenticator:
         await self.state.set(
             f"auth:nostrconnect:{attempt}", json.dumps({"status": "pending"}).encode(), ttl + 60
         )
-        task = self.services.spawn(self._await_nostrconnect(attempt, client, ttl), name="nostrconnect")
+        task = self.services.spawn(
+            self._await_nostrconnect(attempt, client, ttl, app_url), name="nostrconnect"
+        )
         self._nostrconnect_waits.add(task)
         task.add_done_callback(self._nostrconnect_waits.discard)
         link = client.nostrconnect_uri(
@@ -257,12 +341,14 @@ class Authenticator:
             "expires_at": int(self.clock() + ttl),
         }
 
-    async def _await_nostrconnect(self, attempt: str, client: Nip46Client, within: float) -> None:
+    async def _await_nostrconnect(
+        self, attempt: str, client: Nip46Client, within: float, gateway_url: str
+    ) -> None:
         key = f"auth:nostrconnect:{attempt}"
         try:
             async with client:
                 await client.wait_for_signer(within)
-                pubkey = await self._sign_in_with(client)
+                pubkey = await self._sign_in_with(client, gateway_url)
             record: dict[str, Any] = {"status": "ok", "session": await self.create_session(pubkey)}
             log.info("login of %s (nip46 nostrconnect)", pubkey)
         except Nip46Error as exc:
@@ -288,30 +374,54 @@ class Authenticator:
 
     # -- requests -----------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> str | None:
-        """The caller's hex pubkey from ``Authorization: Bearer <token>`` or ``Nostr <NIP-98 event>``.
+        """The caller's hex pubkey from ``Authorization: Bearer <token>``, ``Nostr <NIP-98 event>``
+        or the ``tgw_session`` cookie.
 
-        None without an Authorization header; 401 for bad, expired or revoked credentials;
-        403 for a banned pubkey. The answer is cached on the request (NIP-98 events are single use).
+        None without credentials (an unknown or expired cookie counts as none: a browser sends it
+        on every request, also to public pages); 401 for a bad, expired or revoked Authorization
+        header; 403 for a banned pubkey and for a cookie-authenticated unsafe request without
+        ``X-Requested-With: torrent-gateway``. The answer is cached on the request (NIP-98 events
+        are single use); ``request.state.session_token`` holds the session token used, if any.
         """
         cached = getattr(request.state, "nostr_auth", None)
         if cached is not None:
             return cached[0]  # type: ignore[no-any-return]
+        request.state.session_token = None
         header = request.headers.get("authorization")
+        pubkey: str | None
         if header is None:
-            pubkey = None
+            pubkey = await self._from_cookie(request)
         else:
             scheme, _, credentials = header.strip().partition(" ")
             if scheme.lower() == "bearer":
                 pubkey = await self._from_session(credentials.strip())
+                request.state.session_token = credentials.strip()
             elif scheme.lower() == "nostr":
                 pubkey = await self._from_nip98(request, header)
             else:
                 raise unauthorized(
                     "unsupported Authorization scheme: use Bearer <session token> or Nostr <NIP-98 event>"
                 )
+        if pubkey is not None:
             await self._refuse_banned(pubkey)
         request.state.nostr_auth = (pubkey,)
         return pubkey
+
+    async def _from_cookie(self, request: Request) -> str | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        record = await self.session(token)
+        if record is None:
+            return None
+        if request.method in UNSAFE_METHODS and request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+            raise HTTPException(
+                403,
+                detail=f"a cookie-authenticated {request.method} needs the header "
+                f"'X-Requested-With: {CSRF_VALUE}' (cross-site request refused)",
+            )
+        request.state.session_token = token
+        return str(record["pubkey"])
 
     async def _from_session(self, token: str) -> str:
         record = await self.session(token)
@@ -320,17 +430,22 @@ class Authenticator:
         return str(record["pubkey"])
 
     def _request_urls(self, request: Request) -> list[str]:
-        urls = [str(request.url)]
+        """The URL a NIP-98 ``u`` tag must name. With ``gateway.public_url`` set that is the only
+        one: the Host header is the client's to choose and must not pick what a signature binds."""
         public = self.settings.gateway.public_url
-        if public:
-            query = request.url.query
-            urls.append(public + request.url.path + (f"?{query}" if query else ""))
-        return urls
+        if not public:
+            return [str(request.url)]
+        query = request.url.query
+        return [public + request.url.path + (f"?{query}" if query else "")]
 
     async def _from_nip98(self, request: Request, header: str) -> str:
         try:
             event = decode_auth_header(header, scheme="Nostr")
-            body_hash = None
+            # Signature, URL, method and age first: an unauthenticated request never makes us
+            # read its body to check a payload hash.
+            pubkey = verify_http_auth(
+                event, urls=self._request_urls(request), method=request.method, now=self.clock()
+            )
             expected_payload = payload_tag(event)
             if expected_payload is not None:
                 length = request.headers.get("content-length")
@@ -342,13 +457,9 @@ class Authenticator:
                     # Too large to hold in memory here: the upload route compares this with
                     # the SHA-256 it computes while streaming.
                     request.state.nip98_payload = expected_payload
-            pubkey = verify_http_auth(
-                event,
-                urls=self._request_urls(request),
-                method=request.method,
-                body_sha256=body_hash,
-                now=self.clock(),
-            )
+                    body_hash = None
+                if body_hash is not None and body_hash != expected_payload:
+                    raise InvalidEvent("request body does not match the authorization event's 'payload' hash")
         except InvalidEvent as exc:
             raise unauthorized(exc.reason) from None
         if not await self.state.set(f"auth:nip98:{event['id']}", b"1", 2 * MAX_SKEW_SECONDS, only_new=True):
@@ -359,9 +470,51 @@ class Authenticator:
 # -- router ---------------------------------------------------------------------------------------
 class LoginRequest(BaseModel):
     auth_type: Literal["nip07", "nip46"]
-    event: dict[str, Any] | None = Field(None, description="nip07: the signed kind 22242 event")
+    event: dict[str, Any] | str | None = Field(
+        None,
+        description="nip07: the signed login event (kind 22242 with a 'relay' tag naming this gateway, "
+        "or kind 27235 whose 'u' is this gateway's login URL), as an object or a JSON string",
+    )
+    auth_event: dict[str, Any] | str | None = Field(
+        None, description="nip07: the same as 'event' (the seed gateway's spelling)"
+    )
     challenge: str | None = Field(None, description="nip07: the challenge the event must carry (optional)")
     bunker_url: str | None = Field(None, description="nip46: bunker://<signer pubkey>?relay=…&secret=…")
+
+    def signed_event(self) -> Any:
+        """The nip07 event, decoded when it came as a JSON string; None when absent."""
+        event = self.event if self.event is not None else self.auth_event
+        if isinstance(event, str):
+            try:
+                return json.loads(event)
+            except (ValueError, RecursionError):
+                raise HTTPException(400, detail="the login event is not valid JSON") from None
+        return event
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it grows past ``limit`` (never held whole)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.strip().isdigit() and int(length) > limit:
+        raise HTTPException(413, detail=f"request body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, detail=f"request body larger than {limit} bytes")
+    return bytes(body)
+
+
+async def parse_json_body(request: Request, model: type[BaseModel], limit: int) -> Any:
+    """Read (capped) and validate a JSON body — called by a route after its authentication, so
+    nobody makes us read a body before we know who they are."""
+    raw = await read_capped_body(request, limit)
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        raise HTTPException(
+            422, detail=exc.errors(include_url=False, include_context=False, include_input=False)
+        ) from None
 
 
 def get_authenticator(request: Request) -> Authenticator:
@@ -389,24 +542,39 @@ def create_auth_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api/auth", tags=["auth"])
 
     @router.get("/challenge")
-    async def challenge(authenticator: AuthenticatorDep) -> dict[str, Any]:
-        """A single-use challenge to sign in a kind 22242 event (``["challenge", c]``)."""
-        return await authenticator.new_challenge()
+    async def challenge(request: Request, authenticator: AuthenticatorDep) -> dict[str, Any]:
+        """A single-use challenge for a login event bound to this gateway: kind 22242 with tags
+        ``["relay", relay]`` and ``["challenge", challenge]``, or kind 27235 (NIP-98) with
+        ``["u", login_url]``, ``["method", "POST"]`` and ``["challenge", challenge]``;
+        ``created_at`` within ``max_age`` seconds of the server's clock."""
+        return await authenticator.new_challenge(authenticator.gateway_url(request))
 
-    @router.post("/login")
-    async def login(body: LoginRequest, authenticator: AuthenticatorDep) -> dict[str, Any]:
-        """Exchange a signed challenge (NIP-07) or a bunker URL (NIP-46) for a session token."""
+    @router.post(
+        "/login",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": LoginRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def login(request: Request, authenticator: AuthenticatorDep) -> JSONResponse:
+        """Exchange a signed login event (NIP-07) or a bunker URL (NIP-46) for a session: the token
+        in the JSON body and the HttpOnly cookie ``tgw_session``."""
+        body: LoginRequest = await parse_json_body(request, LoginRequest, LOGIN_MAX_BODY)
+        gateway_url = authenticator.gateway_url(request)
         if body.auth_type == "nip07":
-            if body.event is None:
-                raise HTTPException(400, detail="nip07 login needs the signed 'event'")
-            pubkey = await authenticator.login_with_event(body.event, body.challenge)
+            event = body.signed_event()
+            if event is None:
+                raise HTTPException(400, detail="nip07 login needs the signed 'event' (or 'auth_event')")
+            pubkey = await authenticator.login_with_event(event, body.challenge, gateway_url=gateway_url)
         else:
             if not body.bunker_url:
                 raise HTTPException(400, detail="nip46 login needs 'bunker_url'")
-            pubkey = await authenticator.login_with_bunker(body.bunker_url)
+            pubkey = await authenticator.login_with_bunker(body.bunker_url, gateway_url=gateway_url)
         session = await authenticator.create_session(pubkey)
         log.info("login of %s (%s)", pubkey, body.auth_type)
-        return session
+        return authenticator.session_response(session)
 
     @router.post("/nostrconnect", status_code=201)
     async def nostrconnect(request: Request, authenticator: AuthenticatorDep) -> dict[str, Any]:
@@ -427,25 +595,35 @@ def create_auth_router(services: Services) -> APIRouter:
             return JSONResponse({"status": "pending"}, status_code=202)
         if record["status"] == "failed":
             raise unauthorized(record["detail"])
-        return JSONResponse(record["session"])
+        return authenticator.session_response(record["session"])
 
     @router.post("/logout")
-    async def logout(request: Request, authenticator: AuthenticatorDep) -> dict[str, Any]:
-        """Revoke the session whose token authorizes this request."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized("logout needs 'Authorization: Bearer <session token>'")
-        if not await authenticator.revoke(token.strip()):
+    async def logout(request: Request, authenticator: AuthenticatorDep) -> JSONResponse:
+        """Revoke the session of this request (Bearer token or cookie) and clear the cookie."""
+        await authenticator.authenticate(request)
+        token = request.state.session_token
+        if not token:
+            detail = "logout needs a session: 'Authorization: Bearer <token>' or the session cookie"
+            if SESSION_COOKIE in request.cookies:
+                # A stale cookie: the session is already gone; let the browser forget it too.
+                response = JSONResponse({"detail": detail}, status_code=401, headers=WWW_AUTHENTICATE)
+                response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+                return response
+            raise unauthorized(detail)
+        if not await authenticator.revoke(token):
             raise unauthorized("invalid, expired or revoked session token")
-        return {"logged_out": True}
+        response = JSONResponse({"logged_out": True})
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
 
     @router.get("/me")
     async def me(request: Request, pubkey: UserDep, authenticator: AuthenticatorDep) -> dict[str, Any]:
-        """Who the credentials belong to."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        session = await authenticator.session(token.strip()) if scheme.lower() == "bearer" else None
+        """Who the credentials belong to: ``{pubkey, npub, is_admin, expires_at, auth}``."""
+        token = request.state.session_token
+        session = await authenticator.session(token) if token else None
         return {
             "pubkey": pubkey,
+            "npub": npub_of(pubkey),
             "is_admin": await authenticator.is_admin(pubkey),
             "expires_at": session["expires_at"] if session else None,
             "auth": "session" if session else "nip98",

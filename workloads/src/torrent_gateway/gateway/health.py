@@ -17,14 +17,16 @@ probe live on each request.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..clientaddr import parse_networks
 from ..p2p.health import (
     AlertSink,
     HealthMonitor,
@@ -87,6 +89,14 @@ class RelayProbe:
             return type(exc).__name__
 
 
+def used_relays(settings: Any) -> list[str]:
+    """The relays this configuration talks to on its own (publishing, alert DMs); none in private
+    mode. Probing others would contact servers the operator chose not to use."""
+    if settings.nostr.publish or settings.monitoring.alert_nostr_dm:
+        return list(settings.nostr.relays)
+    return []
+
+
 def builtin_probes(services: Any) -> dict[str, Probe]:
     process = services.extras.get("health_process_name", "gateway")
     probes: dict[str, Probe] = {
@@ -99,7 +109,7 @@ def builtin_probes(services: Any) -> dict[str, Probe]:
         probes["tracker"] = swarms.ping
     relay_probe = services.extras.get("_relay_probe")
     if relay_probe is None:
-        relay_probe = services.extras["_relay_probe"] = RelayProbe(list(services.settings.nostr.relays))
+        relay_probe = services.extras["_relay_probe"] = RelayProbe(used_relays(services.settings))
     probes["relays"] = relay_probe
     return probes
 
@@ -113,7 +123,7 @@ def all_probes(services: Any) -> Mapping[str, Probe]:
 def alert_sinks(services: Any) -> list[AlertSink]:
     monitoring = services.settings.monitoring
     sinks: list[AlertSink] = [log_sink]
-    if monitoring.alert_webhook:
+    if monitoring.alert_webhook.get_secret_value():
         sinks.append(webhook_sink(monitoring.alert_webhook))
     sender = services.extras.get("nostr_dm")
     if monitoring.alert_nostr_dm and sender is not None and services.settings.auth.admin_pubkeys:
@@ -180,7 +190,47 @@ async def health(services: ServicesDep) -> JSONResponse:
     return JSONResponse(summary, status_code=503 if summary["status"] == "down" else 200)
 
 
-@router.get("/api/diagnostics")
+FORWARDING_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
+
+
+def direct_from_monitoring_network(request: Request, settings: Any) -> bool:
+    """An unproxied request from a network in ``monitoring.metrics_networks`` (in-cluster
+    Prometheus scraping a pod IP). A request carrying any forwarding header came through a proxy
+    (an Ingress) and so, as far as we know, from outside."""
+    if any(name in FORWARDING_HEADERS for name in request.headers.keys()):  # noqa: SIM118 - multi-dict
+        return False
+    peer = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    networks = parse_networks(tuple(settings.monitoring.metrics_networks))
+    return any(address in network for network in networks)
+
+
+async def require_monitoring_access(request: Request, services: ServicesDep) -> None:
+    """Metrics and diagnostics describe the deployment (addresses, peers, backends): the scrape
+    network reads them directly, anyone else needs an admin login (401/403)."""
+    if direct_from_monitoring_network(request, services.settings):
+        return
+    authenticator = services.extras.get("authenticator")
+    if authenticator is None:
+        raise HTTPException(403, detail="metrics and diagnostics are served to the monitoring networks only")
+    pubkey = await authenticator.authenticate(request)
+    if pubkey is None:
+        raise HTTPException(
+            401,
+            detail="metrics and diagnostics need an admin login (or a direct request from monitoring.metrics_networks)",
+            headers={"WWW-Authenticate": 'Bearer realm="torrent-gateway", Nostr'},
+        )
+    if not await authenticator.is_admin(pubkey):
+        raise HTTPException(403, detail="admin rights required")
+
+
+MonitoringAccess = Depends(require_monitoring_access)
+
+
+@router.get("/api/diagnostics", dependencies=[MonitoringAccess])
 async def diagnostics(services: ServicesDep) -> dict[str, Any]:
     """Details behind the scores: DHT, seeder, caches, tracker, relays, rates, recent alerts."""
     monitor = get_monitor(services)
@@ -204,6 +254,6 @@ async def diagnostics(services: ServicesDep) -> dict[str, Any]:
     return out
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[MonitoringAccess])
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -3,7 +3,8 @@
 Ownership lives in the manifests (``owners``) and the catalog's ``idx:owner:<pubkey>`` index;
 download counts are the per-file counters ``stats:downloads:<sha256>`` kept by the download
 route. Deleting removes only the caller's ownership: the bytes (and the torrent's tracker and
-DHT announcement, through the catalog's ``on_removed`` hooks) go when no owner is left.
+DHT announcement, through the catalog's ``on_removed`` hooks) go when no owner is left and
+nobody uploaded them anonymously (an anonymous upload is a reference no later owner can drop).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def create_users_router(services: Services) -> APIRouter:
             view = describe(request, services.settings, manifest)
             view["downloads"] = await downloads_of(services, manifest.sha256)
             view["added"] = manifest.owners.get(pubkey)
+            view["owners"] = [pubkey]  # co-owners of shared bytes stay private to each other
             files.append(view)
         return {
             "files": files,

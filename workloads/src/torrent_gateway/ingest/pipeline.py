@@ -309,9 +309,9 @@ class IngestSession:
             if existing is not None:
                 self._discard_staging()
                 self._release_chunks(delete=False)
-                if owner:
-                    return await self.ingestor.catalog.publish(existing, owner)
-                return existing, False
+                # Anonymous too: the catalog records that someone relies on these bytes without
+                # owning them, so no owner can delete them from under that someone.
+                return await self.ingestor.catalog.publish(existing, owner)
             inflight = self.ingestor.inflight_chunks
             inflight[sha256] += 1  # the whole-file blob is being committed: the GC keeps its hands off
             try:

@@ -48,6 +48,11 @@ class ServerKeys:
         return f"ServerKeys(pubkey={self.pubkey}, source={self.source})"
 
 
+def npub_of(pubkey_hex: str) -> str:
+    """The NIP-19 ``npub`` spelling of a hex public key."""
+    return str(nostr_sdk.PublicKey.parse(pubkey_hex).to_bech32())
+
+
 def parse_secret_key(text: str) -> nostr_sdk.Keys:
     """Keys from a hex or nsec secret; ValueError (without the secret) when it is not one."""
     value = text.strip()

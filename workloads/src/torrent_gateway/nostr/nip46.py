@@ -16,11 +16,9 @@ request reads the socket until its own answer arrives or its deadline passes. Ev
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -31,6 +29,7 @@ import nostr_sdk
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from ..netguard import NotPublic, Unresolvable, resolve_checked
 from .events import HEX64, InvalidEvent, sign_event, tag_values, verify_event
 
 log = logging.getLogger(__name__)
@@ -73,18 +72,19 @@ def parse_bunker_url(url: str) -> BunkerURI:
     return BunkerURI(signer_pubkey=pubkey, relays=list(dict.fromkeys(relays))[:3], secret=secret)
 
 
-async def _check_public_host(relay: str) -> None:
-    """Refuse relays on private, loopback or link-local addresses (SSRF from a login form)."""
-    host = urlsplit(relay).hostname or ""
-    port = urlsplit(relay).port or (443 if relay.startswith("wss") else 80)
+async def _checked_address(relay: str, allow_private: bool) -> tuple[str, int]:
+    """(address, port) to open the relay's connection to: resolved once and, unless private relays
+    are allowed, public (no SSRF from a login form); the connection goes to this very address, so
+    a second DNS answer (rebinding) cannot send it elsewhere."""
+    parts = urlsplit(relay)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
+        return await resolve_checked(host, port, allow_private=allow_private), port
+    except Unresolvable:
         raise Nip46Error(f"cannot resolve the bunker relay host {host!r}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise Nip46Error(f"bunker relay {relay} is on a non-public address; refused")
+    except NotPublic:
+        raise Nip46Error(f"bunker relay {relay} is on a non-public address; refused") from None
 
 
 class Nip46Client:
@@ -122,10 +122,16 @@ class Nip46Client:
         errors = []
         for relay in self.uri.relays:
             try:
-                if not self.allow_private_relays:
-                    await _check_public_host(relay)
+                address, port = await _checked_address(relay, self.allow_private_relays)
+                # host/port: where to connect; the URL's host stays the Host header and TLS name.
                 self._ws = await connect(
-                    relay, open_timeout=min(self.timeout, 10.0), close_timeout=1, max_size=MAX_RELAY_MESSAGE
+                    relay,
+                    open_timeout=min(self.timeout, 10.0),
+                    close_timeout=1,
+                    max_size=MAX_RELAY_MESSAGE,
+                    host=address,
+                    port=port,
+                    proxy=None,
                 )
             except Nip46Error as exc:
                 errors.append(str(exc))

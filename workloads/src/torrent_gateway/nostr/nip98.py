@@ -28,6 +28,11 @@ def _normalise(url: str) -> tuple[str, str, str, str]:
     return parts.scheme.lower(), netloc, parts.path or "/", parts.query
 
 
+def same_url(first: str, second: str) -> bool:
+    """Whether two absolute URLs name the same resource (scheme/host case and default port aside)."""
+    return _normalise(first) == _normalise(second)
+
+
 def verify_http_auth(
     event: Any,
     *,

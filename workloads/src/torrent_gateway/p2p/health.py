@@ -22,10 +22,14 @@ Component formulas used by the built-in probes (pure functions below, unit-teste
 * **seeder** — :func:`seeder_score`: the share of this pod's torrents that are seeding or still
   being checked (parked and too-large files are the WebSeed's job and do not count), in percent.
 * **relays** — :func:`relay_score`: the share of configured Nostr relays that accept a
-  WebSocket connection, in percent.
+  WebSocket connection, in percent. Probed only when the settings use them (publishing or
+  alert DMs): a private gateway contacts no relay.
 
-The overall status is ``down`` (HTTP 503) when a required component (storage, state) is down,
-``degraded`` when any enabled score is below ``monitoring.alert_threshold``, else ``ok``.
+The overall score is the lowest required score (storage, state), or the mean of all enabled
+scores when that is lower: an optional component (relays, DHT, seeder) that is down lowers the
+score but never zeroes it on its own, and each component's own score and alerts still show it.
+The status is ``down`` (HTTP 503) when a required component is down, ``degraded`` when any
+enabled component's score is below ``monitoring.alert_threshold``, else ``ok``.
 
 Alerts (:class:`AlertTracker`): a component *fires* once its score has been below the threshold
 for ``trip_after`` consecutive probe rounds, and *resolves* once it has been at or above
@@ -39,12 +43,15 @@ when ``monitoring.alert_nostr_dm`` is on and a sender is registered as ``service
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from pydantic import SecretStr
 
 from . import metrics
 
@@ -154,8 +161,11 @@ async def run_probe(name: str, probe: Probe, limit: float = PROBE_TIMEOUT) -> Co
 
 def summarise(results: list[ComponentHealth], threshold: int) -> dict[str, Any]:
     enabled = [r for r in results if r.enabled]
-    score = min((r.score for r in enabled), default=100)
-    status = "ok" if score >= threshold else "degraded"
+    required = min((r.score for r in enabled if r.required), default=100)
+    mean = round(sum(r.score for r in enabled) / len(enabled)) if enabled else 100
+    score = min(required, mean)
+    below = any(r.score < threshold for r in enabled)
+    status = "degraded" if below or score < threshold else "ok"
     if any(r.required and not r.ok for r in results):
         status = "down"
     return {
@@ -245,13 +255,34 @@ async def log_sink(alert: Alert) -> None:
     log.log(level, "health alert %s: %s", alert.status, alert.message)
 
 
-def webhook_sink(url: str, *, timeout: float = SINK_TIMEOUT) -> AlertSink:
-    async def send(alert: Alert) -> None:
-        import httpx
+class WebhookFailed(Exception):
+    """A webhook delivery failed; the message never holds the URL (it often embeds a token)."""
 
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.post(url, json={"source": "torrent-gateway", **alert.view()})
-            response.raise_for_status()
+
+def webhook_sink(url: SecretStr, *, timeout: float = SINK_TIMEOUT) -> AlertSink:
+    async def send(alert: Alert) -> None:
+        # httpcore, not httpx: httpx logs every request's URL at INFO, and a webhook URL usually
+        # embeds its token. Failures are reported by kind only, never with the URL.
+        import httpcore
+
+        body = json.dumps({"source": "torrent-gateway", **alert.view()}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        try:
+            async with httpcore.AsyncConnectionPool() as pool:
+                response = await pool.request(
+                    "POST",
+                    url.get_secret_value(),
+                    headers=headers,
+                    content=body,
+                    extensions={"timeout": limits},
+                )
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError, OSError) as exc:
+            raise WebhookFailed(f"alert webhook unreachable ({type(exc).__name__})") from None
+        except httpcore.UnsupportedProtocol:
+            raise WebhookFailed("alert webhook URL is not http(s)") from None
+        if response.status >= 400:
+            raise WebhookFailed(f"alert webhook answered HTTP {response.status}")
 
     return send
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, Counter, Gauge
 
-LIMITS = ("upload", "download", "stream", "auth", "tracker")
+LIMITS = ("upload", "download", "stream", "auth", "challenge", "report", "tracker")
 OUTCOMES = ("allowed", "limited", "too_large", "failed_open", "failed_closed")
 
 DECISIONS = Counter(

@@ -58,6 +58,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.policy = Policy.from_settings(settings)
         self._trusted = tuple(settings.gateway.trusted_proxies)
+        self._forwarded_header = settings.gateway.forwarded_header
         self._owns_limiter = owns_limiter
         self._clock = clock
         self._lease_prefix = secrets.token_hex(6)  # unique per process: leases never collide
@@ -95,7 +96,9 @@ class RateLimitMiddleware:
                 await self._refuse(send, match, 413, f"upload larger than {spec.max_body} bytes", None)
                 return
         client = (
-            scope_client_address(cast(dict[str, Any], scope), self._trusted) if spec.per == "client" else ""
+            scope_client_address(cast(dict[str, Any], scope), self._trusted, self._forwarded_header)
+            if spec.per == "client"
+            else ""
         )
         key = self.policy.bucket_key(match, client)
         try:

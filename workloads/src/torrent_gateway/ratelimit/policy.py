@@ -12,6 +12,8 @@ otherwise step around a per-address limit by rotating addresses inside it.
 | download | GET/HEAD /api/download/*, /api/webseed/*, Blossom /<sha256>[.x] | global       |
 | stream   | /api/stream/<sha256>[/*] (bucket + concurrent slots)            | file sha256  |
 | auth     | POST /api/auth/login, POST /api/auth/nostrconnect               | client       |
+| challenge| GET /api/auth/challenge (the auth limit's numbers, own bucket)  | client       |
+| report   | PUT /report (Blossom BUD-09; per pubkey too, in blossom.reports)| client       |
 | tracker  | GET /announce, /scrape                                          | client       |
 """
 
@@ -120,6 +122,12 @@ class Policy:
         )
         attempts = limits.auth.login_attempts_per_minute
         self.auth = LimitSpec("auth", attempts / 60.0, attempts, "client", "auth" in fail_open)
+        # A challenge costs a state-store key for challenge_ttl: minting them is limited like
+        # logins, in a bucket of its own so that fetching one does not spend a login attempt.
+        self.challenge = LimitSpec("challenge", attempts / 60.0, attempts, "client", "auth" in fail_open)
+        reports = limits.report.reports_per_minute
+        # Reports are anonymous-friendly writes kept for the operators: refused when unsure.
+        self.report = LimitSpec("report", reports / 60.0, reports, "client", False)
         tracker: Any = getattr(limits, "tracker", None)
         self.tracker = LimitSpec(
             "tracker",
@@ -134,6 +142,8 @@ class Policy:
         self._download_json = Match(self.download, Style.JSON)
         self._download_blossom = Match(self.download, Style.BLOSSOM)
         self._login = Match(self.auth, Style.JSON)
+        self._challenge = Match(self.challenge, Style.JSON)
+        self._report = Match(self.report, Style.BLOSSOM)
         self._tracker = Match(self.tracker, Style.TRACKER)
 
     @classmethod
@@ -146,6 +156,8 @@ class Policy:
             if method in ("GET", "HEAD"):
                 if path.startswith(("/api/download/", "/api/webseed/")):
                     return self._download_json
+                if path == "/api/auth/challenge" and method == "GET":
+                    return self._challenge
                 found = _STREAM.fullmatch(path)
                 if found is not None:
                     return Match(self.stream, Style.JSON, file=found.group(1).lower())
@@ -166,6 +178,8 @@ class Policy:
                 return self._upload_blossom
             if path == "/mirror":
                 return self._mirror
+            if path == "/report":
+                return self._report
         return None
 
     def bucket_key(self, match: Match, client: str) -> str:
