@@ -13,7 +13,7 @@ function uploadProblem(status, detail) {
   const words = {
     0: "the connection to the gateway was lost",
     400: "the gateway could not read the upload",
-    401: "your session ended; log in again and retry",
+    401: state.session ? "your session ended; log in again and retry" : "this gateway accepts uploads only from people who are logged in",
     403: "the gateway does not accept uploads from you",
     413: "the file is larger than this gateway accepts",
     415: "the gateway does not accept this kind of file",
