@@ -294,7 +294,28 @@ def test_session_lives_in_an_httponly_cookie_and_ends_with_a_notice(
 ) -> None:
     signed = add_nostr_signer(context, web.user)
     page = context.new_page()
+    unsafe: list[tuple[str, str | None]] = []
+    page.on(
+        "request",
+        lambda r: (
+            unsafe.append((r.url, r.headers.get("x-requested-with")))
+            if r.method in ("POST", "PUT", "PATCH", "DELETE")
+            else None
+        ),
+    )
     log_in_with_extension(page, web.url)
+    page.get_by_role("link", name="Upload").click()
+    page.set_input_files(
+        "#file-input", files=[FilePayload(name="c.txt", mimeType="text/plain", buffer=b"c\n")]
+    )
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator('#upload-list li[data-name="c.txt"]')).to_have_attribute("data-state", "done")
+    # Every unsafe request of the page carries the header a cross-site form cannot send.
+    assert {url.split("?")[0].removeprefix(web.url) for url, _ in unsafe} >= {
+        "/api/auth/login",
+        "/api/upload",
+    }
+    assert all(header == "torrent-gateway" for _, header in unsafe), unsafe
     event = signed[-1]
     assert event["kind"] == 27235 and event["content"] == ""
     assert ["u", f"{web.url}/api/auth/login"] in event["tags"] and ["method", "POST"] in event["tags"]
@@ -309,6 +330,7 @@ def test_session_lives_in_an_httponly_cookie_and_ends_with_a_notice(
     expect(page.locator("#session-npub")).to_have_attribute("title", web.user.public_key().to_bech32())
 
     # The session ends behind the page's back (as after a server restart): the next call says so.
+    page.get_by_role("link", name="Upload").click()
     context.clear_cookies()
     page.get_by_role("link", name="My files").click()
     expect(page.locator("#session-notice")).to_be_visible()

@@ -43,7 +43,7 @@ def test_upload_through_the_page_and_see_it_listed(page: Page, web: Web) -> None
     expect(item.locator(".upload-text")).to_contain_text(re.compile(r"of 92\d\.\d KB \(100%\)"))
     recent = page.locator("#recent-files")
     expect(recent.get_by_role("link", name="hello.txt").first).to_be_visible()
-    screenshot(page, "home")
+    screenshot(page, "desktop-home-uploaded")
 
     item.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("hello.txt")
@@ -74,7 +74,7 @@ def test_video_page_plays_through_hls(page: Page, web: Web) -> None:
     assert any(f"/api/stream/{info['sha256']}/240p/seg_" in url for url in segments)
     assert page.locator("#copy-hls").input_value().endswith(f"/api/stream/{info['sha256']}/playlist.m3u8")
     assert_accessible(page)
-    screenshot(page, "file-video")
+    screenshot(page, "desktop-video-playing")
 
 
 def test_unstreamable_video_falls_back_to_the_file(page: Page, web: Web) -> None:
@@ -119,7 +119,7 @@ def test_login_with_extension_then_delete_from_my_files(context: BrowserContext,
     page = context.new_page()
     page.goto(f"{web.url}/#/login")
     assert_accessible(page)
-    screenshot(page, "login")
+    screenshot(page, "desktop-login")
     page.get_by_role("button", name="Log in with extension").click()
     expect(page).to_have_url(re.compile(r"#/my$"))
     expect(page.get_by_role("link", name="My files")).to_be_visible()
@@ -142,7 +142,7 @@ def test_login_with_extension_then_delete_from_my_files(context: BrowserContext,
     expect(mine.get_by_role("link", name="mine.txt")).to_be_visible()
     expect(page.locator("#my-stats")).to_contain_text(re.compile(r"^1 file · "))  # not "1 files"
     assert_accessible(page)
-    screenshot(page, "my-files")
+    screenshot(page, "desktop-my-files")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete mine.txt").click()
@@ -184,7 +184,7 @@ def test_login_with_a_signer_app_through_nostrconnect(page: Page, web: Web) -> N
         qr = page.get_by_role("img", name="QR code of the nostrconnect link")
         expect(qr).to_have_attribute("src", re.compile(r"^data:image/svg\+xml"))
         assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the QR code renders
-        screenshot(page, "login-nostrconnect")
+        screenshot(page, "desktop-login-nostrconnect")
         signer.answer_nostrconnect(uri)
         expect(page).to_have_url(re.compile(r"#/my$"), timeout=30_000)
         expect(page.locator("#session-npub")).to_have_attribute("title", signer_user.public_key().to_bech32())
@@ -218,7 +218,7 @@ def test_admin_bans_a_user(context: BrowserContext, web: Web) -> None:
     expect(row).to_contain_text("Active")
     expect(page.locator("#admin-uploads")).to_contain_text("spam.txt")
     assert_accessible(page)
-    screenshot(page, "admin")
+    screenshot(page, "desktop-admin")
 
     page.once("dialog", lambda dialog: dialog.accept("spam"))
     row.get_by_role("button", name=f"Ban {web.user.public_key().to_bech32()}").click()
@@ -227,7 +227,7 @@ def test_admin_bans_a_user(context: BrowserContext, web: Web) -> None:
     expect(row.get_by_role("button", name=f"Unban {web.user.public_key().to_bech32()}")).to_be_visible()
     expect(page.locator(f'#bans li[data-pubkey="{user_hex}"]')).to_contain_text("spam")
     expect(page.locator("#audit")).to_contain_text("ban")
-    screenshot(page, "admin-banned")
+    screenshot(page, "desktop-admin-banned")
 
     # A component going down shows as an alert on the dashboard.
     web.canary["healthy"] = False

@@ -141,7 +141,7 @@ function removeButton(sha256, name) {
         `Removed and blocked ${name || sha256.slice(0, 12)}.`,
       );
     },
-  }, "Remove & block");
+  }, "Remove and block");
 }
 
 function renderUsers(users) {

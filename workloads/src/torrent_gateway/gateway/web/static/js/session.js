@@ -32,8 +32,10 @@ export function setSession(session) {
   renderSession();
 }
 
-function showSessionEnded() {
+// The notice stays until the next login or logout; a page opened later shows it once more, then forgets.
+function showSessionEnded(remember) {
   setSession(null);
+  if (remember) localStorage.setItem(WAS_LOGGED_IN, "1");
   $("session-notice").hidden = false;
   announce("Your session ended. Log in again to see your files.");
 }
@@ -45,7 +47,7 @@ export async function loadSession() {
   if (result.ok && result.data && result.data.pubkey) {
     setSession(result.data);
   } else if (result.status === 401 && localStorage.getItem(WAS_LOGGED_IN)) {
-    showSessionEnded();
+    showSessionEnded(false);
   } else {
     setSession(null);
   }
@@ -59,4 +61,4 @@ export async function logout() {
   location.hash = "#/";
 }
 
-onSessionEnded(showSessionEnded);
+onSessionEnded(() => showSessionEnded(true));
