@@ -284,7 +284,11 @@ def log_in_with_extension(page: Page, base: str) -> None:
         "() => /#\\/(my|admin)$/.test(location.hash) || document.getElementById('login-error-nip07').textContent",
         timeout=20_000,
     )
-    assert not error.inner_text(), f"login failed in the page: {error.inner_text()}"
+    assert not error.inner_text(), (
+        f"login failed in the page: {error.inner_text()!r}. The UI signs a kind 27235 event (u = the login"
+        " URL, method POST, challenge) and expects the gateway to keep the session in an HttpOnly"
+        " tgw_session cookie that GET /api/auth/me accepts."
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ at desktop and phone width (screenshots to docs/screenshots/), and the first-loa
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -235,6 +236,30 @@ def test_file_page_download_button_and_swarm(page: Page, web: Web) -> None:
     )
     assert len(centers) == 3 and max(c for c, _ in centers) - min(c for c, _ in centers) < 1
     assert all(height >= 44 for _, height in centers)
+
+
+def test_file_page_counts_the_swarm_of_the_tracker(page: Page, tmp_path: Path) -> None:
+    # The full one-process composition (tracker on the gateway's port); a seed and a leecher announce
+    # over the tracker's HTTP protocol, as BitTorrent clients do.
+    with running_gateway(tmp_path / "serve", serve=True) as served:
+        info = httpx.put(
+            f"{served.url}/api/upload",
+            params={"name": "shared.txt"},
+            content=b"shared by a swarm\n" * 500,
+            headers={"content-type": "text/plain"},
+        ).json()
+        info_hash = urllib.parse.quote_from_bytes(bytes.fromhex(info["infohash"]))
+        for number, left in ((1, 0), (2, 4096)):
+            announce = httpx.get(
+                f"{served.url}/announce?info_hash={info_hash}&peer_id=-TG0001-{number:012d}"
+                f"&port={6880 + number}&uploaded=0&downloaded=0&left={left}&compact=1&event=started"
+            )
+            assert announce.status_code == 200 and b"failure" not in announce.content
+        page.goto(f"{served.url}/#/file/{info['sha256']}")
+        expect(page.locator("#swarm-seeds")).to_have_text("1")
+        expect(page.locator("#swarm-peers")).to_have_text("1")
+        expect(page.locator("#swarm-tracker")).to_have_text("2 peers")
+        expect(page.locator("#swarm-webseed")).to_contain_text("serves the pieces over HTTP")
 
 
 TOUCH_TARGETS = """() => [...document.querySelectorAll("button, .button, nav a, .brand, input, select, .site-footer a")]
