@@ -300,8 +300,12 @@ def test_video_shows_processing_then_offers_a_quality_picker(page: Page, web: We
           if (n && n.textContent) window.__notes.push(n.textContent); })
           .observe(document, {subtree: true, childList: true, characterData: true});"""
     )
+    refused = csp_violations(page)
     page.goto(f"{web.url}/#/file/{info['sha256']}")
     expect(page.locator("video#player")).to_have_attribute("data-player", "hls.js", timeout=60_000)
+    page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.3", timeout=30_000)
+    assert refused == []  # hls.js's MediaSource and worker live within the CSP
     if waits:  # the renditions were still being made when the page asked: it said so
         assert all(w is not None for w in waits)
         assert any(n.startswith("Processing: the gateway is making") for n in page.evaluate("window.__notes"))
