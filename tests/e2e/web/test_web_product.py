@@ -364,6 +364,7 @@ def test_session_lives_in_an_httponly_cookie_and_ends_with_a_notice(
     page.get_by_role("link", name="My files").click()
     expect(page.locator("#session-notice")).to_be_visible()
     expect(page.locator("#session-notice")).to_contain_text("Your session ended")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in with Nostr")  # no stale file list
     expect(page.get_by_role("link", name="Log in", exact=True)).to_be_visible()
     page.reload()  # and a page opened later says it too, instead of silently showing logged out
     expect(page.locator("#session-notice")).to_be_visible()
@@ -498,6 +499,22 @@ def test_axe_and_screenshots_logged_out(
     expect(page.locator("#login-error-nip07")).not_to_be_empty()
     assert_no_axe_violations(page, axe_source, f"{size} login error")
 
+    # Upload states: one done, one failed with its Retry button.
+    page.goto(f"{web.url}/")
+    page.set_input_files(
+        "#file-input", files=[FilePayload(name="ok.txt", mimeType="text/plain", buffer=b"ok\n")]
+    )
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator('#upload-list li[data-name="ok.txt"]')).to_have_attribute("data-state", "done")
+    page.route("**/api/upload", lambda route: route.abort("connectionreset"))
+    page.set_input_files(
+        "#file-input", files=[FilePayload(name="ko.txt", mimeType="text/plain", buffer=b"ko\n")]
+    )
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator('#upload-list li[data-name="ko.txt"]')).to_have_attribute("data-state", "failed")
+    assert_no_axe_violations(page, axe_source, f"{size} uploads done and failed")
+    screenshot(page, f"{size}-uploads")
+
 
 def test_axe_and_screenshots_logged_in(
     viewport_context: tuple[str, BrowserContext], web: Web, axe_source: str, browser: Browser
@@ -510,6 +527,11 @@ def test_axe_and_screenshots_logged_in(
         visit(page, f"{web.url}/{fragment}")
         assert_no_axe_violations(page, axe_source, f"{size} {name}")
         screenshot(page, f"{size}-{name}")
+    context.clear_cookies()  # the session ends behind the page's back
+    page.get_by_role("link", name="My files").click()
+    expect(page.locator("#session-notice")).to_be_visible()
+    assert_no_axe_violations(page, axe_source, f"{size} session ended")
+    screenshot(page, f"{size}-session-ended")
     admin_context = browser.new_context(
         viewport=VIEWPORTS[size], is_mobile=size == "phone", has_touch=size == "phone"
     )

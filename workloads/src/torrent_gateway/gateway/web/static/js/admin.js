@@ -39,8 +39,12 @@ export async function showAdmin() {
     deny("This page is for the gateway's administrators, and the gateway says this key is not one of them.");
     return;
   }
+  if (users.status === 401) {
+    location.hash = "#/login"; // the session-ended notice stays above the login cards
+    return;
+  }
   if (!users.ok) {
-    $("admin-status").textContent = users.status === 401 ? "" : `Cannot load the admin data: ${reason(users)}`;
+    $("admin-status").textContent = `Cannot load the admin data: ${reason(users)}`;
     $("admin-content").hidden = true;
     return;
   }

@@ -15,11 +15,19 @@ export async function showMy() {
     return;
   }
   const token = state.routeToken;
+  // Nothing of a previous visit stays on screen while the list loads (or if the session is gone).
   $("my-status").textContent = "";
+  $("my-stats").textContent = "";
+  $("my-files").replaceChildren();
+  $("my-empty").hidden = true;
   const [stats, files] = await Promise.all([api("/api/users/me/stats"), api("/api/users/me/files?limit=100")]);
   if (token !== state.routeToken) return;
+  if (files.status === 401) {
+    location.hash = "#/login"; // the session-ended notice stays above the login cards
+    return;
+  }
   if (!files.ok) {
-    $("my-status").textContent = files.status === 401 ? "" : `Cannot list your files: ${reason(files)}`;
+    $("my-status").textContent = `Cannot list your files: ${reason(files)}`;
     return;
   }
   if (stats.ok) $("my-stats").textContent = statsText(stats.data);
