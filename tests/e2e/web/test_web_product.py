@@ -283,7 +283,12 @@ def test_touch_targets_are_at_least_44_px(browser: Browser, web: Web) -> None:
 
 
 def test_video_shows_processing_then_offers_a_quality_picker(page: Page, web: Web, tmp_path: Path) -> None:
+    # The gateway makes one stream at a time: while it encodes a longer video (taller than the 240p
+    # rendition, so encoded rather than copied), the next one waits as "pending" and its playlist
+    # answers 202 + Retry-After.
+    busy = make_clip(tmp_path / "busy.mp4", seconds=12, width=640, height=480, gop=50)
     clip = make_clip(tmp_path / "fresh.mp4", seconds=4, width=320, height=240, gop=50)
+    upload_bytes(web.url, "busy.mp4", busy.read_bytes(), "video/mp4")
     info = upload_bytes(web.url, "fresh.mp4", clip.read_bytes(), "video/mp4")
     waits: list[str | None] = []
     page.on(
@@ -306,9 +311,8 @@ def test_video_shows_processing_then_offers_a_quality_picker(page: Page, web: We
     page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }")
     page.wait_for_function("() => document.getElementById('player').currentTime > 0.3", timeout=30_000)
     assert refused == []  # hls.js's MediaSource and worker live within the CSP
-    if waits:  # the renditions were still being made when the page asked: it said so
-        assert all(w is not None for w in waits)
-        assert any(n.startswith("Processing: the gateway is making") for n in page.evaluate("window.__notes"))
+    assert waits and all(w is not None for w in waits)  # 202 + Retry-After while the renditions are made
+    assert any(n.startswith("Processing: the gateway is making") for n in page.evaluate("window.__notes"))
     picker = page.get_by_label("Quality")
     expect(picker).to_be_visible()
     assert picker.locator("option").all_inner_texts() == ["Automatic", "240p"]
