@@ -6,6 +6,7 @@ import { $, announce, h, humanSize, npub, plural, shortNpub, when } from "./dom.
 import { state } from "./state.js";
 
 const HEALTH_ALERT_SCORE = 50;
+const SHA256 = /^[0-9a-f]{64}$/;
 
 function deny(message) {
   $("admin-content").hidden = true;
@@ -177,11 +178,13 @@ function renderReports(reports) {
   $("reports").replaceChildren(...(reports.length ? reports.map((entry) => {
     const report = entry.report || {};
     const event = report.event || {};
+    // A report is written by anyone: only a well-formed SHA-256 becomes a link or an admin action.
+    const sha = SHA256.test(report.sha256 || "") ? report.sha256 : null;
     return h(
       "li", {},
-      h("div", {}, h("a", { href: `#/file/${report.sha256}` }, (report.sha256 || "").slice(0, 12)), ` — ${report.reason || "other"}`),
+      h("div", {}, sha ? h("a", { href: `#/file/${sha}` }, sha.slice(0, 12)) : "(malformed file hash)", ` — ${report.reason || "other"}`),
       h("div", { class: "meta" }, `by ${shortNpub(event.pubkey || "")} · ${when(entry.received)}${event.content ? ` · “${event.content}”` : ""}`),
-      report.sha256 ? removeButton(report.sha256, null) : null,
+      sha ? removeButton(sha, null) : null,
     );
   }) : [h("li", { class: "meta" }, "No reports.")]));
 }
@@ -196,11 +199,18 @@ function renderUploads(files) {
   )) : [h("li", { class: "meta" }, "No uploads yet.")]));
 }
 
+// Bans name a pubkey (shown as npub); file actions name a SHA-256 (shown shortened).
+function auditTarget(entry) {
+  const target = String(entry.target || "");
+  if (!SHA256.test(target)) return target;
+  return ["ban", "unban"].includes(entry.action) ? shortNpub(target) : `${target.slice(0, 12)}…`;
+}
+
 function renderAudit(entries) {
   $("audit").replaceChildren(...(entries.length ? entries.map((entry) => h(
     "li", {},
     h("strong", {}, entry.action || "?"), " ",
-    h("code", {}, /^[0-9a-f]{64}$/.test(entry.target || "") ? shortNpub(entry.target) : entry.target || ""),
+    h("code", {}, auditTarget(entry)),
     h("div", { class: "meta" }, `by ${shortNpub(entry.admin || "")} · ${when(entry.time)}${entry.details && entry.details.reason ? ` · “${entry.details.reason}”` : ""}`),
   )) : [h("li", { class: "meta" }, "No admin actions yet.")]));
 }

@@ -2,7 +2,7 @@
 // file with its own progress; a failure is red, says what went wrong and offers Retry.
 
 import { CSRF_HEADER, api, sessionEnded } from "./api.js";
-import { $, announce, h, humanSize } from "./dom.js";
+import { $, h, humanSize, when } from "./dom.js";
 import { state } from "./state.js";
 
 const queue = [];
@@ -98,7 +98,6 @@ function succeeded(job, body) {
   result.className = "upload-result ok";
   result.replaceChildren(`Uploaded ${body.name}. `, h("a", { href: `#/file/${body.sha256}` }, `Open the page of ${body.name}`));
   $("upload-status").textContent = `Uploaded ${body.name}.`;
-  announce(`Uploaded ${body.name}.`);
 }
 
 function failed(job, why) {
@@ -111,15 +110,14 @@ function failed(job, why) {
     pump();
   });
   result.replaceChildren(`Upload of ${file.name} failed: ${why}. `, retry);
-  $("upload-status").textContent = `Upload of ${file.name} failed.`;
-  announce(`Upload of ${file.name} failed: ${why}.`);
+  $("upload-status").textContent = `Upload of ${file.name} failed: ${why}.`;
 }
 
 // ---- recent files ----
 
 export function fileItem(file, extra) {
   const link = h("a", { href: `#/file/${file.sha256}`, class: "name" }, file.name);
-  const meta = h("div", { class: "meta" }, `${humanSize(file.size)} · ${file.type} · ${new Date(file.created * 1000).toLocaleString()}`);
+  const meta = h("div", { class: "meta" }, `${humanSize(file.size)} · ${file.type} · ${when(file.created)}`);
   return h("li", { dataset: { sha256: file.sha256 } }, h("div", { class: "row" }, h("div", {}, link, meta), extra || null));
 }
 
