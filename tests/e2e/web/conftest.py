@@ -1,11 +1,14 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (never a downloaded browser), a real
 gateway with the Nostr login and HLS extensions, Nostr test keys, and a NIP-07 ``window.nostr``
-injected into pages that signs in Python with the test key."""
+injected into pages that signs in Python with the test key, axe-core (from tests/js, pinned by its
+lock file) and the screenshots written to docs/screenshots/."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from torrent_gateway.hls import install_hls
 from torrent_gateway.nostr import gateway_extension, install_nostr
 from torrent_gateway.nostr.events import sign_event
+from torrent_gateway.p2p.app import install_coordinator
 from torrent_gateway.services import Services
 
 from tests.integration.hls.media import make_clip, make_garbage
@@ -27,7 +31,9 @@ from tests.integration.nostr.helpers import RemoteSigner, running_relay
 from tests.support.gateway import RunningGateway, running_gateway
 
 REPO = Path(__file__).resolve().parents[3]
-SCREENSHOTS = REPO / "tests" / "artifacts" / "screenshots"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+JS_TESTS = REPO / "tests" / "js"
+AXE_SCRIPT = JS_TESTS / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -40,7 +46,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
-LOGIN_KIND = 22242
+# The login event the gateway binds to itself (NIP-98 style): u = its login URL, method POST, challenge.
+LOGIN_KIND = 27235
+SESSION_COOKIE = "tgw_session"
+CSRF_HEADERS = {"X-Requested-With": "torrent-gateway"}
 
 
 @dataclass
@@ -101,7 +110,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         running_relay(tmp_path_factory.mktemp("web-relay")) as relay,
         running_gateway(
             tmp_path_factory.mktemp("web-data"),
-            extensions=[nostr_extension, install_hls, canary_extension(canary)],
+            extensions=[nostr_extension, install_hls, install_coordinator, canary_extension(canary)],
             auth={"admin_pubkeys": [admin.public_key().to_hex()], "nostrconnect_relays": [relay.url]},
             hls={"renditions": [240], "segment_seconds": 2},
         ) as gateway,
@@ -150,17 +159,21 @@ def add_nostr_signer(context: BrowserContext, keys: nostr_sdk.Keys) -> list[dict
 
 
 def api_login_response(base: str, keys: nostr_sdk.Keys) -> httpx.Response:
-    """Log ``keys`` in through the HTTP API: challenge → signed kind 22242 event bound to this
-    gateway (its ``relay`` tag) → login."""
-    issued = httpx.get(f"{base}/api/auth/challenge").json()
+    """Log ``keys`` in through the HTTP API: challenge → signed kind 27235 event bound to this
+    gateway's login URL → login."""
+    challenge = httpx.get(f"{base}/api/auth/challenge").json()["challenge"]
     event = sign_event(
         keys,
         kind=LOGIN_KIND,
         content="",
-        tags=[["relay", issued["relay"]], ["challenge", issued["challenge"]]],
+        tags=[["u", f"{base}/api/auth/login"], ["method", "POST"], ["challenge", challenge]],
         created_at=int(time.time()),
     )
-    return httpx.post(f"{base}/api/auth/login", json={"auth_type": "nip07", "event": event})
+    return httpx.post(
+        f"{base}/api/auth/login",
+        json={"auth_type": "nip07", "event": event, "challenge": challenge},
+        headers=CSRF_HEADERS,
+    )
 
 
 def api_login(base: str, keys: nostr_sdk.Keys) -> str:
@@ -222,6 +235,60 @@ ACCESSIBILITY_PROBLEMS = """
 def assert_accessible(page: Page) -> None:
     """Basic checks every view must pass: labels, names, alt text, one h1, landmarks, no sideways scroll."""
     assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, installed from tests/js's lock file (``npm ci``) when it is missing."""
+    if not AXE_SCRIPT.exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_TESTS, check=True, timeout=600)
+    return AXE_SCRIPT.read_text(encoding="utf-8")
+
+
+def axe_violations(page: Page, axe: str) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations (WCAG 2.x A/AA rules) of the page as it is now.
+    ``evaluate`` runs outside the page's CSP, which forbids injected scripts."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe)
+    result = page.evaluate(
+        """async () => {
+          const r = await window.axe.run(document, {
+            runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]},
+          });
+          return r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" "))}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def assert_no_axe_violations(page: Page, axe: str, where: str) -> None:
+    violations = axe_violations(page, axe)
+    assert not violations, f"{where}: {json.dumps(violations, indent=1)}"
+
+
+def session_cookie(context: BrowserContext) -> dict[str, Any] | None:
+    for cookie in context.cookies():
+        if cookie["name"] == SESSION_COOKIE:
+            return dict(cookie)
+    return None
+
+
+def log_in_with_extension(page: Page, base: str) -> None:
+    """Log the page's NIP-07 signer in through the login page; fails clearly when the gateway does not
+    keep the session in its cookie (the UI then reports it under the extension card)."""
+    page.goto(f"{base}/#/login")
+    page.get_by_role("button", name="Log in with extension").click()
+    error = page.locator("#login-error-nip07")
+    page.wait_for_function(
+        "() => /#\\/(my|admin)$/.test(location.hash) || document.getElementById('login-error-nip07').textContent",
+        timeout=20_000,
+    )
+    assert not error.inner_text(), (
+        f"login failed in the page: {error.inner_text()!r}. The UI signs a kind 27235 event (u = the login"
+        " URL, method POST, challenge) and expects the gateway to keep the session in an HttpOnly"
+        " tgw_session cookie that GET /api/auth/me accepts."
+    )
 
 
 @dataclass

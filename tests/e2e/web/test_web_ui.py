@@ -1,7 +1,7 @@
 """The web UI in a real browser (Debian's Chromium through Playwright) against a real gateway:
 upload with progress, file pages with HLS playback, NIP-07, bunker and nostrconnect logins,
 "my files" with delete, the admin dashboard banning a user, and phone-width layouts.
-Screenshots go to tests/artifacts/."""
+Screenshots go to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -36,14 +36,16 @@ def test_upload_through_the_page_and_see_it_listed(page: Page, web: Web) -> None
         "#file-input", files=[FilePayload(name="hello.txt", mimeType="text/plain", buffer=payload)]
     )
     page.get_by_role("button", name="Upload", exact=True).click()
-    expect(page.locator("#upload-status")).to_contain_text("Uploaded hello.txt")
-    expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
-    expect(page.locator("#upload-progress-text")).to_contain_text(re.compile(r"of 92\d\.\d KB \(100%\)"))
+    item = page.locator('#upload-list li[data-name="hello.txt"]')
+    expect(item).to_have_attribute("data-state", "done")
+    expect(item.locator(".upload-result")).to_contain_text("Uploaded hello.txt")
+    expect(item.locator("progress")).to_have_attribute("value", "100")
+    expect(item.locator(".upload-text")).to_contain_text(re.compile(r"of 92\d\.\d KB \(100%\)"))
     recent = page.locator("#recent-files")
     expect(recent.get_by_role("link", name="hello.txt").first).to_be_visible()
-    screenshot(page, "home")
+    screenshot(page, "desktop-home-uploaded")
 
-    page.locator("#upload-status").get_by_role("link").click()
+    item.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("hello.txt")
     download_url = page.locator("#copy-download").input_value()
     assert download_url.startswith(f"{web.url}/api/download/")
@@ -72,14 +74,15 @@ def test_video_page_plays_through_hls(page: Page, web: Web) -> None:
     assert any(f"/api/stream/{info['sha256']}/240p/seg_" in url for url in segments)
     assert page.locator("#copy-hls").input_value().endswith(f"/api/stream/{info['sha256']}/playlist.m3u8")
     assert_accessible(page)
-    screenshot(page, "file-video")
+    screenshot(page, "desktop-video-playing")
 
 
 def test_unstreamable_video_falls_back_to_the_file(page: Page, web: Web) -> None:
     info = upload(web.url, web.media["garbage"], "video/mp4")
     page.goto(f"{web.url}/#/file/{info['sha256']}")
-    expect(page.locator("video#player")).to_have_attribute("data-player", "direct", timeout=60_000)
-    expect(page.locator("#player-note")).to_contain_text("Streaming unavailable")
+    # Neither HLS nor the original can play: the page says so instead of "playing the original".
+    expect(page.locator("video#player")).to_have_attribute("data-player", "unplayable", timeout=60_000)
+    expect(page.locator("#player-note")).to_contain_text("This video cannot be played in this browser")
     expect(page.locator("#player-note")).to_contain_text("Invalid data found")
     assert page.locator("video#player").get_attribute("src") == info["urls"]["download"]
 
@@ -116,12 +119,13 @@ def test_login_with_extension_then_delete_from_my_files(context: BrowserContext,
     page = context.new_page()
     page.goto(f"{web.url}/#/login")
     assert_accessible(page)
-    screenshot(page, "login")
+    screenshot(page, "desktop-login")
     page.get_by_role("button", name="Log in with extension").click()
     expect(page).to_have_url(re.compile(r"#/my$"))
     expect(page.get_by_role("link", name="My files")).to_be_visible()
-    expect(page.locator("#session-pubkey")).to_have_attribute("title", web.user.public_key().to_hex())
-    assert signed and signed[0]["kind"] == 22242 and signed[0]["tags"][0][0] == "challenge"
+    expect(page.locator("#session-npub")).to_have_attribute("title", web.user.public_key().to_bech32())
+    assert signed and signed[0]["kind"] == 27235
+    assert signed[0]["tags"][:2] == [["u", f"{web.url}/api/auth/login"], ["method", "POST"]]
 
     # Upload while logged in: the file is ours.
     page.get_by_role("link", name="Upload").click()
@@ -129,15 +133,16 @@ def test_login_with_extension_then_delete_from_my_files(context: BrowserContext,
         "#file-input", files=[FilePayload(name="mine.txt", mimeType="text/plain", buffer=b"my own file\n")]
     )
     page.get_by_role("button", name="Upload", exact=True).click()
-    expect(page.locator("#upload-status")).to_contain_text("Uploaded mine.txt")
-    sha = page.locator("#upload-status a").get_attribute("href").rsplit("/", 1)[1]  # type: ignore[union-attr]
+    mine_item = page.locator('#upload-list li[data-name="mine.txt"]')
+    expect(mine_item).to_have_attribute("data-state", "done")
+    sha = mine_item.get_attribute("data-sha256")
 
     page.get_by_role("link", name="My files").click()
     mine = page.locator("#my-files")
     expect(mine.get_by_role("link", name="mine.txt")).to_be_visible()
-    expect(page.locator("#my-stats")).to_contain_text("1 files")
+    expect(page.locator("#my-stats")).to_contain_text(re.compile(r"^1 file · "))  # not "1 files"
     assert_accessible(page)
-    screenshot(page, "my-files")
+    screenshot(page, "desktop-my-files")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete mine.txt").click()
@@ -157,13 +162,14 @@ def test_login_with_a_bunker_url(page: Page, web: Web, tmp_path: Path) -> None:
         page.get_by_label("Bunker URL").fill(signer.bunker_url)
         page.get_by_role("button", name="Connect signer").click()
         expect(page).to_have_url(re.compile(r"#/my$"), timeout=30_000)
-        expect(page.locator("#session-pubkey")).to_have_attribute("title", signer_user.public_key().to_hex())
+        expect(page.locator("#session-npub")).to_have_attribute("title", signer_user.public_key().to_bech32())
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
     page.get_by_role("link", name="Log in").click()
     page.get_by_label("Bunker URL").fill("https://not-a-bunker")
     page.get_by_role("button", name="Connect signer").click()
-    expect(page.locator("#login-error")).to_contain_text("bunker://")
+    expect(page.locator("#login-error-bunker")).to_contain_text("bunker://")
+    expect(page.locator("#login-error-nip07")).to_be_empty()  # only under the card that failed
 
 
 def test_login_with_a_signer_app_through_nostrconnect(page: Page, web: Web) -> None:
@@ -178,10 +184,10 @@ def test_login_with_a_signer_app_through_nostrconnect(page: Page, web: Web) -> N
         qr = page.get_by_role("img", name="QR code of the nostrconnect link")
         expect(qr).to_have_attribute("src", re.compile(r"^data:image/svg\+xml"))
         assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the QR code renders
-        screenshot(page, "login-nostrconnect")
+        screenshot(page, "desktop-login-nostrconnect")
         signer.answer_nostrconnect(uri)
         expect(page).to_have_url(re.compile(r"#/my$"), timeout=30_000)
-        expect(page.locator("#session-pubkey")).to_have_attribute("title", signer_user.public_key().to_hex())
+        expect(page.locator("#session-npub")).to_have_attribute("title", signer_user.public_key().to_bech32())
     page.get_by_role("button", name="Log out").click()
 
 
@@ -192,7 +198,7 @@ def test_admin_bans_a_user(context: BrowserContext, web: Web) -> None:
         f"{web.url}/api/upload",
         params={"name": "spam.txt"},
         content=b"buy now\n",
-        headers={"authorization": f"Bearer {user_token}"},
+        headers={"authorization": f"Bearer {user_token}", "X-Requested-With": "torrent-gateway"},
     )
     assert response.status_code in (200, 201), response.text
     user_hex = web.user.public_key().to_hex()
@@ -212,16 +218,16 @@ def test_admin_bans_a_user(context: BrowserContext, web: Web) -> None:
     expect(row).to_contain_text("Active")
     expect(page.locator("#admin-uploads")).to_contain_text("spam.txt")
     assert_accessible(page)
-    screenshot(page, "admin")
+    screenshot(page, "desktop-admin")
 
     page.once("dialog", lambda dialog: dialog.accept("spam"))
-    row.get_by_role("button", name=f"Ban {user_hex}").click()
+    row.get_by_role("button", name=f"Ban {web.user.public_key().to_bech32()}").click()
     expect(page.locator("#admin-status")).to_contain_text("Banned")
     expect(row).to_contain_text("Banned")
-    expect(row.get_by_role("button", name=f"Unban {user_hex}")).to_be_visible()
+    expect(row.get_by_role("button", name=f"Unban {web.user.public_key().to_bech32()}")).to_be_visible()
     expect(page.locator(f'#bans li[data-pubkey="{user_hex}"]')).to_contain_text("spam")
     expect(page.locator("#audit")).to_contain_text("ban")
-    screenshot(page, "admin-banned")
+    screenshot(page, "desktop-admin-banned")
 
     # A component going down shows as an alert on the dashboard.
     web.canary["healthy"] = False

@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse
 
 from ..config import Settings
 from ..services import Services, build_services
@@ -18,6 +16,7 @@ from ..state import StateUnavailable
 from ..storage import StoreUnavailable
 from . import download, files, health, upload
 from .guards import RejectControlCharacters
+from .web import install_api_docs, install_web_ui
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +82,16 @@ def create_app(
         version="0.1.0",
         description="Upload once; download over HTTP ranges, Blossom, BitTorrent (tracker, WebSeed, DHT) and HLS.",
         lifespan=lifespan,
+        # /docs is served from our own origin by install_api_docs; ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = svc
     app.state.settings = settings
+    # First, so that no route of a component (a catch-all such as Blossom's /<sha256>) shadows them.
+    install_api_docs(app)
+    if settings.gateway.web_ui:
+        install_web_ui(app)
     app.include_router(upload.router)
     app.include_router(files.router)
     app.include_router(download.router)
@@ -102,16 +108,6 @@ def create_app(
             status_code=503,
             headers={"Retry-After": "10"},
         )
-
-    if settings.gateway.web_ui:
-        web_root = resources.files("torrent_gateway.gateway") / "web"
-        index_html = (web_root / "index.html").read_text()
-
-        @app.get("/", include_in_schema=False)
-        async def index() -> HTMLResponse:
-            return HTMLResponse(index_html)
-
-        app.mount("/static", StaticFiles(directory=str(web_root / "static")), name="static")
 
     @app.get("/api", include_in_schema=False)
     async def api_root() -> dict[str, str]:
