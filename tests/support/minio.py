@@ -101,10 +101,12 @@ class MinioServer:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"minio exited with {self.process.returncode}; log: {self.log_path}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(f"{self.url}/minio/health/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(f"{self.url}/minio/health/ready", timeout=1) as response,
+            ):
+                if response.status == 200:
+                    return
             time.sleep(0.1)
         raise TimeoutError(f"minio on {self.endpoint} not ready after {timeout}s; log: {self.log_path}")
 

@@ -115,7 +115,8 @@ class ObjectStore(abc.ABC):
         return None
 
     async def ping(self) -> None:
-        """Raise StoreUnavailable when the backend cannot serve requests."""
+        """Raise StoreUnavailable when the backend cannot serve requests now, StoreError when it never will
+        as configured (e.g. it refuses the credentials)."""
 
     async def cleanup_staging(self, older_than: float = 0) -> int:
         """Remove leftovers of interrupted writes at least ``older_than`` seconds old; returns how many."""
