@@ -105,10 +105,22 @@ class MinioServer:
                 contextlib.suppress(OSError, urllib.error.URLError),
                 urllib.request.urlopen(f"{self.url}/minio/health/ready", timeout=1) as response,
             ):
-                if response.status == 200:
+                if response.status == 200 and self._answers_s3():
                     return
             time.sleep(0.1)
         raise TimeoutError(f"minio on {self.endpoint} not ready after {timeout}s; log: {self.log_path}")
+
+    def _answers_s3(self) -> bool:
+        # MinIO reports ready before its IAM subsystem is up and answers S3 calls with 503
+        # (XMinioServerNotInitialized) for a moment longer: ready means a signed call succeeds.
+        import urllib3
+        from minio.error import MinioException
+
+        try:
+            self.client().list_buckets()
+        except (MinioException, OSError, urllib3.exceptions.HTTPError):
+            return False
+        return True
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), as a rolling restart does."""

@@ -89,6 +89,9 @@ class _AbortableReader:
 
 class S3Store(ObjectStore):
     name = "s3"
+    # Three 2 MiB chunks in flight keep one download stream busy while the next GETs travel
+    # (bench/bench_s3.py); each costs a chunk of memory per stream.
+    read_ahead = 3
 
     def __init__(
         self,
