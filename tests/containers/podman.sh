@@ -10,9 +10,8 @@ need_podman() {
   for tool in podman runc debootstrap; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
   done
-  [ -x /usr/sbin/runc ] || command -v runc >/dev/null 2>&1 || missing="$missing runc"
   if [ -n "$missing" ]; then
-    echo "installing:$missing buildah" >&2
+    echo "installing:$missing (with buildah)" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc debootstrap >/dev/null
   fi
 }

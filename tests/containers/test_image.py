@@ -9,6 +9,7 @@ fails here: its root filesystem is read-only and nothing else is mounted.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import time
@@ -27,6 +28,7 @@ from torrent_gateway_operator.builders import (
     build_dht_statefulset,
     build_generated_secrets,
 )
+from torrent_gateway_operator.config_render import CACHE_DIR
 from torrent_gateway_operator.spec import parse_spec
 
 from tests.support.minio import MinioServer
@@ -98,6 +100,27 @@ def _wait_ready(running: Running) -> None:
     raise AssertionError(f"{running.name} not ready ({last}):\n{_logs(running.name)[-6000:]}")
 
 
+@dataclass
+class RenderedPods:
+    workloads: dict[str, dict[str, Any]]
+    secrets: dict[str, dict[str, str]]
+    configmaps: dict[str, dict[str, str]]
+
+
+def render_pods(minio: MinioServer, redis: RedisServer) -> RenderedPods:
+    """What the operator applies for the sample TorrentGateway, plus the Secrets a user would create."""
+    spec = parse_spec(sample_spec(minio))
+    configmap = build_configmap(spec, META)
+    secrets: dict[str, dict[str, str]] = {
+        s["metadata"]["name"]: s["stringData"] for s in build_generated_secrets(spec, META)
+    }
+    secrets["s3-credentials"] = {"access-key": minio.access_key, "secret-key": minio.secret_key}
+    secrets["redis-url"] = {"url": f"redis://{HOST_LOOPBACK}:{redis.port}/3"}
+    workloads = {name: build_deployment(spec, META, name) for name in ("gateway", "blossom", "tracker")}
+    workloads["dht"] = build_dht_statefulset(spec, META)
+    return RenderedPods(workloads, secrets, {configmap["metadata"]["name"]: configmap["data"]})
+
+
 @pytest.fixture(scope="module")
 def deployment(
     image: BuiltImage,
@@ -106,16 +129,8 @@ def deployment(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Running]]:
     workdir = tmp_path_factory.mktemp("pods")
-    spec = parse_spec(sample_spec(minio_server))
-    configmap = build_configmap(spec, META)
-    configmaps = {configmap["metadata"]["name"]: configmap["data"]}
-    secrets: dict[str, dict[str, str]] = {
-        s["metadata"]["name"]: s["stringData"] for s in build_generated_secrets(spec, META)
-    }
-    secrets["s3-credentials"] = {"access-key": minio_server.access_key, "secret-key": minio_server.secret_key}
-    secrets["redis-url"] = {"url": f"redis://{HOST_LOOPBACK}:{redis_server.port}/3"}
-    workloads = {name: build_deployment(spec, META, name) for name in ("gateway", "blossom", "tracker")}
-    workloads["dht"] = build_dht_statefulset(spec, META)
+    pods = render_pods(minio_server, redis_server)
+    workloads, secrets, configmaps = pods.workloads, pods.secrets, pods.configmaps
 
     suffix = os.urandom(3).hex()
     started: dict[str, Running] = {}
@@ -285,3 +300,27 @@ def test_no_component_writes_outside_its_volumes(deployment: dict[str, Running])
         logs = _logs(running.name)
         assert "Read-only file system" not in logs, logs[-4000:]
         assert "Traceback" not in logs, logs[-4000:]
+
+
+def test_a_pod_without_its_cache_volume_fails(
+    image: BuiltImage, minio_server: MinioServer, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # The teeth of the test above: the same gateway pod minus one writable mount must not come up,
+    # because the root filesystem is read-only and nothing else is writable.
+    pods = render_pods(minio_server, redis_server)
+    gateway = copy.deepcopy(pods.workloads["gateway"])
+    container = gateway["spec"]["template"]["spec"]["containers"][0]
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["mountPath"] != CACHE_DIR]
+    name = f"tgw-gateway-nocache-{os.urandom(3).hex()}"
+    run = podman_run_for(
+        gateway, secrets=pods.secrets, configmaps=pods.configmaps, workdir=tmp_path, name=name
+    )
+    try:
+        podman("run", "--detach", "--pull=never", *RUNTIME_FLAGS, "--network", NETWORK, *run.argv(image.name))
+        status = podman("wait", name, timeout=120).stdout.strip()
+        assert status != "0", "the gateway ran without a writable cache directory"
+        assert "Read-only file system" in _logs(name) or "Permission denied" in _logs(name), _logs(name)[
+            -3000:
+        ]
+    finally:
+        podman("rm", "--force", name, check=False)
