@@ -1,10 +1,14 @@
-"""What only the S3 backend has: an endpoint that can go away, multipart uploads to abort, settings."""
+"""What only the S3 backend has: an endpoint that can go away, multipart uploads to abort, credentials,
+a bucket to create, settings. Every test talks to a real MinIO server; the ones that take it away
+start their own."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,7 +21,8 @@ from torrent_gateway.storage import open_store
 from torrent_gateway.storage.base import ObjectStore, StoreError, StoreUnavailable
 from torrent_gateway.storage.s3 import S3Store, _AbortableReader
 
-from tests.support.servers import S3Server, free_port, run_s3_server
+from tests.support.minio import MinioServer, run_minio_server
+from tests.support.servers import free_port
 
 from .conftest import PART_SIZE, make_s3_store
 
@@ -25,7 +30,8 @@ from .conftest import PART_SIZE, make_s3_store
 FAIL_FAST = 3.0
 
 
-def pending_uploads(server: S3Server, bucket: str) -> list[dict[str, Any]]:
+def pending_uploads(server: MinioServer, bucket: str, key: str) -> list[dict[str, Any]]:
+    """Multipart uploads begun and neither completed nor aborted (MinIO lists them per object key)."""
     client = boto3.client(
         "s3",
         endpoint_url=f"http://{server.endpoint}",
@@ -33,7 +39,9 @@ def pending_uploads(server: S3Server, bucket: str) -> list[dict[str, Any]]:
         aws_secret_access_key=server.secret_key,
         region_name="us-east-1",
     )
-    uploads: list[dict[str, Any]] = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    uploads: list[dict[str, Any]] = client.list_multipart_uploads(Bucket=bucket, Prefix=key).get(
+        "Uploads", []
+    )
     return uploads
 
 
@@ -45,7 +53,7 @@ async def assert_unavailable_fast(call: Callable[[], Awaitable[Any]]) -> None:
 
 
 async def test_stopped_endpoint_fails_fast_and_recovers(tmp_path: Path) -> None:
-    with run_s3_server() as server:
+    with run_minio_server() as server:
         store = make_s3_store(server, tmp_path)
         try:
             await store.put_bytes("a/kept", b"before the outage")
@@ -98,17 +106,17 @@ async def test_endpoint_that_never_answers_fails_the_probe_fast(tmp_path: Path) 
             await store.close()
 
 
-async def test_bucket_is_created_lazily(s3_server: S3Server, tmp_path: Path) -> None:
-    store = make_s3_store(s3_server, tmp_path)
+async def test_bucket_is_created_lazily(minio_server: MinioServer, tmp_path: Path) -> None:
+    store = make_s3_store(minio_server, tmp_path)
     try:
         await store.ping()
-        assert pending_uploads(s3_server, store.bucket) == []  # the bucket exists now
+        assert minio_server.client().bucket_exists(store.bucket)
         # A second store on the same bucket (another replica) finds it and does not fail.
         twin = S3Store(
-            s3_server.endpoint,
+            minio_server.endpoint,
             store.bucket,
-            s3_server.access_key,
-            s3_server.secret_key,
+            minio_server.access_key,
+            minio_server.secret_key,
             cache_dir=tmp_path / "t",
         )
         await twin.put_bytes("k", b"v")
@@ -119,9 +127,9 @@ async def test_bucket_is_created_lazily(s3_server: S3Server, tmp_path: Path) -> 
 
 
 async def test_source_error_mid_upload_aborts_the_multipart_upload(
-    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    minio_server: MinioServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = make_s3_store(s3_server, tmp_path)
+    store = make_s3_store(minio_server, tmp_path)
     served = 0
 
     original = _AbortableReader.read
@@ -141,14 +149,14 @@ async def test_source_error_mid_upload_aborts_the_multipart_upload(
         with pytest.raises(OSError, match="disk read error"):
             await store.put_file("blobs/broken", source)
         assert await store.stat("blobs/broken") is None
-        assert pending_uploads(s3_server, store.bucket) == []
+        assert pending_uploads(minio_server, store.bucket, "blobs/broken") == []
         assert not source.exists()
     finally:
         await store.close()
 
 
 async def test_cancelled_put_aborts_and_leaves_nothing(
-    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    minio_server: MinioServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = _AbortableReader.read
 
@@ -158,7 +166,7 @@ async def test_cancelled_put_aborts_and_leaves_nothing(
         return original(self, size)
 
     monkeypatch.setattr(_AbortableReader, "read", slow_read)
-    store = make_s3_store(s3_server, tmp_path)
+    store = make_s3_store(minio_server, tmp_path)
     try:
         await store.ensure_bucket()
         source = store.staging_dir() / "big"
@@ -170,21 +178,21 @@ async def test_cancelled_put_aborts_and_leaves_nothing(
             await task
         # The upload thread has stopped and aborted before the cancellation returned.
         assert await store.stat("blobs/cancelled") is None
-        assert pending_uploads(s3_server, store.bucket) == []
+        assert pending_uploads(minio_server, store.bucket, "blobs/cancelled") == []
         assert not source.exists()
     finally:
         await store.close()
 
 
-async def test_from_settings_and_open_store(s3_server: S3Server, tmp_path: Path) -> None:
+async def test_from_settings_and_open_store(minio_server: MinioServer, tmp_path: Path) -> None:
     settings = StorageSettings.model_validate(
         {
             "backend": "s3",
             "s3": {
-                "endpoint": f"http://{s3_server.endpoint}",
+                "endpoint": f"http://{minio_server.endpoint}",
                 "bucket": "tgw-settings",
-                "access_key": s3_server.access_key,
-                "secret_key": s3_server.secret_key,
+                "access_key": minio_server.access_key,
+                "secret_key": minio_server.secret_key,
                 "cache_dir": str(tmp_path / "cache"),
             },
         }
@@ -192,7 +200,7 @@ async def test_from_settings_and_open_store(s3_server: S3Server, tmp_path: Path)
     store = open_store(settings)
     try:
         assert isinstance(store, S3Store)
-        assert store.endpoint == s3_server.endpoint
+        assert store.endpoint == minio_server.endpoint
         assert store.staging_dir().is_relative_to(tmp_path / "cache")
         await store.put_bytes("k", b"v")
         assert await store.get_bytes("k") == b"v"
@@ -203,3 +211,134 @@ async def test_from_settings_and_open_store(s3_server: S3Server, tmp_path: Path)
 def test_invalid_bucket_name_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="bucket"):
         S3Store("127.0.0.1:9", "x", "k", "s", cache_dir=tmp_path)
+
+
+# -- what MinIO, the server users run, shows -------------------------------------------------------
+
+
+async def test_large_objects_are_multipart_uploads_on_the_server(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    store = make_s3_store(minio_server, tmp_path)
+    data = os.urandom(3 * PART_SIZE + 777)
+    source = store.staging_dir() / "large"
+    source.write_bytes(data)
+    try:
+        await store.put_file("chunks/large", source)
+        # S3 marks an object completed from N parts with an ETag ending in "-N".
+        stat = minio_server.client().stat_object(store.bucket, "chunks/large")
+        assert stat.etag.endswith("-4"), stat.etag
+        assert stat.size == len(data)
+        assert await store.get_bytes("chunks/large") == data
+        assert pending_uploads(minio_server, store.bucket, "chunks/large") == []
+    finally:
+        await store.close()
+
+
+async def test_wrong_credentials_are_a_clear_error_not_an_outage(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    for access_key, secret_key in (
+        ("no-such-user", minio_server.secret_key),  # InvalidAccessKeyId
+        (minio_server.access_key, "not-the-secret-key"),  # SignatureDoesNotMatch
+    ):
+        store = S3Store(minio_server.endpoint, "tgw-creds", access_key, secret_key, cache_dir=tmp_path)
+        try:
+            with pytest.raises(StoreError, match="refuses our credentials") as raised:
+                await store.ping()
+            # Not "unavailable": waiting for the store to come back would never help.
+            assert not isinstance(raised.value, StoreUnavailable)
+            assert "storage.s3.access_key" in str(raised.value)
+            assert minio_server.secret_key not in str(raised.value)
+        finally:
+            await store.close()
+
+
+def test_component_with_wrong_credentials_stops_at_start(minio_server: MinioServer, tmp_path: Path) -> None:
+    # The component refuses to start with a message naming the settings, rather than answering
+    # /healthz and failing the first upload.
+    env = {
+        **os.environ,
+        "TGW_CONFIG": str(tmp_path / "absent.yaml"),
+        "TGW_STORAGE__BACKEND": "s3",
+        "TGW_STORAGE__S3__ENDPOINT": minio_server.endpoint,
+        "TGW_STORAGE__S3__BUCKET": "tgw-wrong-creds",
+        "TGW_STORAGE__S3__ACCESS_KEY": minio_server.access_key,
+        "TGW_STORAGE__S3__SECRET_KEY": "wrong-secret-key",
+        "TGW_STORAGE__S3__CACHE_DIR": str(tmp_path / "cache"),
+        "TGW_BLOSSOM__HOST": "127.0.0.1",
+        "TGW_BLOSSOM__PORT": str(free_port()),
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "torrent_gateway.cli", "blossom"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "refuses our credentials" in result.stderr
+    assert "storage.s3.secret_key" in result.stderr
+    assert "wrong-secret-key" not in result.stderr
+    assert time.monotonic() - started < 30
+    assert not minio_server.client().bucket_exists("tgw-wrong-creds")
+
+
+async def test_minio_killed_mid_upload_fails_cleanly_and_a_retry_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = _AbortableReader.read
+
+    def slow_read(self: _AbortableReader, size: int = -1) -> bytes:
+        # Slow the source so MinIO always dies with parts still to send, however fast the machine.
+        time.sleep(0.02)
+        return original(self, size)
+
+    with run_minio_server() as server:
+        store = make_s3_store(server, tmp_path)
+        try:
+            await store.put_bytes("blobs/other", b"stored before the crash")
+            data = os.urandom(6 * PART_SIZE)
+            source = store.staging_dir() / "interrupted"
+            source.write_bytes(data)
+            monkeypatch.setattr(_AbortableReader, "read", slow_read)
+            upload = asyncio.create_task(store.put_file("blobs/interrupted", source))
+            await asyncio.sleep(0.3)
+            assert not upload.done()
+            server.kill()
+            with pytest.raises(StoreError):
+                await asyncio.wait_for(upload, 60)
+            server.start()
+            monkeypatch.setattr(_AbortableReader, "read", original)
+            # Nothing half-visible: no object under the key, nothing in the listing.
+            assert await store.stat("blobs/interrupted") is None
+            assert [key async for key in store.list()] == ["blobs/other"]
+            # The caller retries from its own copy of the bytes (the store consumed the staged file).
+            assert not source.exists()
+            source.write_bytes(data)
+            await store.put_file("blobs/interrupted", source)
+            assert await store.get_bytes("blobs/interrupted") == data
+            assert await store.get_bytes("blobs/other") == b"stored before the crash"
+        finally:
+            await store.close()
+
+
+async def test_missing_bucket_is_created_by_the_first_operation(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        assert not minio_server.client().bucket_exists(store.bucket)
+        await store.put_bytes("first", b"into a bucket that did not exist")
+        assert minio_server.client().bucket_exists(store.bucket)
+        # Deleted behind our back (an operator wiping the bucket): ping notices and creates it again.
+        minio_server.client().remove_object(store.bucket, "first")
+        minio_server.client().remove_bucket(store.bucket)
+        await store.ping()
+        assert minio_server.client().bucket_exists(store.bucket)
+        await store.put_bytes("second", b"again")
+        assert await store.get_bytes("second") == b"again"
+    finally:
+        await store.close()

@@ -109,11 +109,32 @@ class ContentReader:
             return
         first = start // manifest.chunk_size
         last = end // manifest.chunk_size
-        for index in range(first, last + 1):
-            offset, length = manifest.chunk_span(index)
-            chunk = await self.chunk(manifest.chunks[index])
-            if len(chunk) != length:
-                raise OSError(f"chunk {index} of {manifest.sha256} has {len(chunk)} bytes, expected {length}")
-            lo = max(start - offset, 0)
-            hi = min(end - offset + 1, length)
-            yield chunk if lo == 0 and hi == length else chunk[lo:hi]
+        # Chunks after the one being sent are fetched meanwhile when the store asks for it (S3:
+        # one round trip per chunk); they go through ``chunk`` so the cache and shared loads apply.
+        ahead: dict[int, asyncio.Task[bytes | memoryview]] = {}
+        try:
+            for index in range(first, last + 1):
+                for upcoming in range(index + 1, min(index + self.store.read_ahead, last) + 1):
+                    if upcoming not in ahead:
+                        ahead[upcoming] = asyncio.ensure_future(self.chunk(manifest.chunks[upcoming]))
+                offset, length = manifest.chunk_span(index)
+                loading = ahead.pop(index, None)
+                chunk = await (loading if loading is not None else self.chunk(manifest.chunks[index]))
+                if len(chunk) != length:
+                    raise OSError(
+                        f"chunk {index} of {manifest.sha256} has {len(chunk)} bytes, expected {length}"
+                    )
+                lo = max(start - offset, 0)
+                hi = min(end - offset + 1, length)
+                yield chunk if lo == 0 and hi == length else chunk[lo:hi]
+        finally:
+            # The client went away or a read failed. The loads already started finish into the cache
+            # (at most ``read_ahead`` chunks) rather than being cancelled: another request may be
+            # waiting on the same shared load, and a cancelled one would fail it too.
+            for task in ahead.values():
+                task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Task[bytes | memoryview]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log a failed read-ahead nobody needed

@@ -20,7 +20,7 @@ from .config import Settings
 from .content import ChunkCache, ContentReader
 from .ingest.pipeline import Ingestor
 from .state import StateStore, open_state
-from .storage import ObjectStore, open_store
+from .storage import ObjectStore, StoreError, StoreUnavailable, open_store
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class Services:
         """The life of a process's services, for an app's lifespan: clear staging leftovers of a
         crash, run the registered ``startup`` hooks, then at exit the ``shutdown`` hooks (in
         reverse) and, when this app built the services, close them."""
+        await self._check_store()
         removed = await self.store.cleanup_staging()
         if removed:
             log.info("removed %d leftovers of interrupted uploads", removed)
@@ -68,6 +69,18 @@ class Services:
                     log.exception("shutdown step %s failed", getattr(stopper, "__qualname__", stopper))
             if owned:
                 await self.close()
+
+    async def _check_store(self) -> None:
+        # A store that refuses us (wrong credentials) is a configuration error: the process stops at
+        # start with the store's message rather than failing the first upload. One that is merely
+        # unreachable may come up later (pods start before MinIO): /readyz reports it meanwhile.
+        try:
+            await self.store.ping()
+        except StoreUnavailable as exc:
+            log.warning("object store not reachable at start (%s); readiness reports it until it is", exc)
+        except StoreError as exc:
+            log.error("object store refused at start: %s", exc)
+            raise
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -43,6 +43,9 @@ class ObjectStore(abc.ABC):
     """Async object store; implementations do their blocking I/O off the event loop."""
 
     name: str = "abstract"
+    # Objects a sequential reader (a download of a chunked file) should keep in flight ahead of the
+    # one it serves: a store with a network round trip per read (S3) is latency-bound without it.
+    read_ahead: int = 0
 
     @abc.abstractmethod
     def staging_dir(self) -> Path:
@@ -115,7 +118,8 @@ class ObjectStore(abc.ABC):
         return None
 
     async def ping(self) -> None:
-        """Raise StoreUnavailable when the backend cannot serve requests."""
+        """Raise StoreUnavailable when the backend cannot serve requests now, StoreError when it never will
+        as configured (e.g. it refuses the credentials)."""
 
     async def cleanup_staging(self, older_than: float = 0) -> int:
         """Remove leftovers of interrupted writes at least ``older_than`` seconds old; returns how many."""

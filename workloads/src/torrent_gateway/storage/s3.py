@@ -46,6 +46,11 @@ _TRANSIENT_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized"}
 )
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject"})
+# S3 error codes that mean "these credentials will never work here": a configuration error that no
+# retry fixes, reported as such (at start-up, by ping) instead of as an unavailable store.
+_CREDENTIAL_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+)
 
 
 class _UploadAborted(Exception):
@@ -84,6 +89,9 @@ class _AbortableReader:
 
 class S3Store(ObjectStore):
     name = "s3"
+    # Three 2 MiB chunks in flight keep one download stream busy while the next GETs travel
+    # (bench/bench_s3.py); each costs a chunk of memory per stream.
+    read_ahead = 3
 
     def __init__(
         self,
@@ -343,14 +351,25 @@ class S3Store(ObjectStore):
         return sorted(str(obj.object_name) for obj in objects if obj.object_name and not obj.is_dir)
 
     async def ping(self) -> None:
+        """A HEAD on the bucket: proves the endpoint answers and accepts our credentials.
+
+        Raises StoreUnavailable when the endpoint cannot be reached or struggles (it may come back),
+        and StoreError naming the settings to check when it refuses the credentials (it will not).
+        A missing bucket is created (first start).
+        """
         try:
-            # A HEAD on the bucket proves the endpoint answers; a missing bucket is created (first start).
             if not await self._run("", self._probe.bucket_exists, self.bucket):
                 self._bucket_ready = False
                 await self.ensure_bucket()
         except StoreUnavailable:
             raise
         except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, S3Error) and cause.code in _CREDENTIAL_CODES:
+                raise StoreError(
+                    f"S3 at {self.endpoint} refuses our credentials for bucket {self.bucket!r} ({cause.code}): "
+                    "check storage.s3.access_key and storage.s3.secret_key, and that this key may use the bucket"
+                ) from cause
             raise StoreUnavailable(str(exc)) from exc
 
     async def cleanup_staging(self, older_than: float = 0) -> int:

@@ -1,0 +1,188 @@
+"""The S3 path against MinIO itself, in one run on this machine.
+
+* upload: a 1 GiB file PUT to the gateway (``torrent-gateway gateway`` with ``storage.backend: s3``;
+  the client sends with sendfile(2)), which hashes it, cuts it into 2 MiB chunks and stores each
+  in MinIO, vs a direct multipart PUT of the same file to the same MinIO with the SDK the store
+  uses (minio-py ``fput_object``, its default part size, 3 parallel parts). Target ≥ 0.6×.
+* download: the whole file from the gateway (which reads the chunks back from MinIO) vs a plain S3
+  GET of the object the anchor uploaded, straight from MinIO with a presigned URL; both by curl,
+  best of three. Target ≥ 0.8×.
+* memory: peak RSS of the gateway process over both (target < 200 MB). In S3 mode the gateway keeps
+  an LRU of chunks in memory (``gateway.chunk_cache_bytes``, 256 MiB by default), which a 1 GiB
+  download fills: the peak is the process's own memory plus that setting, so the run names it
+  (``--chunk-cache-mib``, 64 by default here).
+
+MinIO is the pinned build of ``tests/support/build_minio.sh`` (``make minio``), on 127.0.0.1 with
+its data on this machine's disk. Run: ``python bench/bench_s3.py [--size-mib 1024]``. Loopback
+only; every phase is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from common import RssSampler, curl_best_download, free_port, make_file, sendfile_upload, stop, wait_port
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.minio import run_minio_server  # noqa: E402 - the one copy of MinIO's start-up
+
+BUCKET_OURS = "bench-gateway"
+BUCKET_ANCHOR = "bench-direct"
+
+
+def start_gateway(minio: object, workdir: Path, chunk_cache: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    config = workdir / "config.yaml"
+    config.write_text("{}\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [
+                str(ROOT / "workloads" / "src"),
+                str(ROOT / "operator" / "src"),
+                os.environ.get("PYTHONPATH", ""),
+            ]
+        ),
+        # As the image sets it (see Dockerfile): two malloc arenas instead of one per S3 thread.
+        "MALLOC_ARENA_MAX": "2",
+        "TGW_CONFIG": str(config),
+        "TGW_GATEWAY__HOST": "127.0.0.1",
+        "TGW_GATEWAY__PORT": str(port),
+        "TGW_GATEWAY__CHUNK_CACHE_BYTES": str(chunk_cache),
+        "TGW_STORAGE__BACKEND": "s3",
+        "TGW_STORAGE__MAX_FILE_SIZE": str(4 * 1024**3),
+        "TGW_STORAGE__S3__ENDPOINT": minio.endpoint,  # type: ignore[attr-defined]
+        "TGW_STORAGE__S3__BUCKET": BUCKET_OURS,
+        "TGW_STORAGE__S3__ACCESS_KEY": minio.access_key,  # type: ignore[attr-defined]
+        "TGW_STORAGE__S3__SECRET_KEY": minio.secret_key,  # type: ignore[attr-defined]
+        "TGW_STORAGE__S3__CACHE_DIR": str(workdir / "cache"),
+        "TGW_STATE__BACKEND": "memory",
+        "TGW_RATE_LIMITING__ENABLED": "false",
+        "TGW_NOSTR__PUBLISH": "false",
+        "TGW_NOSTR__RELAYS": "[]",
+        "TGW_HLS__ENABLED": "false",
+        "TGW_GC__ENABLED": "false",
+        "TGW_LOGGING__LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "torrent_gateway.cli", "gateway"], env=env, stderr=subprocess.DEVNULL
+    )
+    wait_port(port, timeout=60)
+    return process, port
+
+
+@contextlib.contextmanager
+def sampling(pid: int) -> Iterator[RssSampler]:
+    sampler = RssSampler(pid)
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        sampler.stop.set()
+        sampler.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument(
+        "--chunk-cache-mib",
+        type=int,
+        default=64,
+        help="gateway.chunk_cache_bytes: the LRU of chunks held in memory in S3 mode (default setting: 256 MiB), "
+        "which the peak RSS includes once a download has filled it",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    args = parser.parse_args()
+    size = args.size_mib * 1024 * 1024
+
+    workdir = Path(tempfile.mkdtemp(prefix="tgw-bench-s3-", dir="/var/tmp"))
+    try:
+        source = workdir / "file.bin"
+        sha = make_file(source, size)
+        with run_minio_server() as minio:
+            client = minio.client()
+            client.make_bucket(BUCKET_ANCHOR)
+
+            # Anchor first: MinIO alone, direct multipart PUT, then a plain GET of that object.
+            started = time.perf_counter()
+            client.fput_object(BUCKET_ANCHOR, "file.bin", str(source), num_parallel_uploads=3)
+            direct_put = size / (time.perf_counter() - started)
+            url = client.presigned_get_object(BUCKET_ANCHOR, "file.bin", expires=datetime.timedelta(hours=1))
+            direct_get = curl_best_download(url, rounds=3, timeout=300)
+
+            gateway, port = start_gateway(minio, workdir, args.chunk_cache_mib * 1024 * 1024)
+            try:
+                with sampling(gateway.pid) as upload_rss:
+                    seconds, record = sendfile_upload(port, "/api/upload?name=file.bin", source)
+                assert record["sha256"] == sha, record
+                ours_put = size / seconds
+                with sampling(gateway.pid) as download_rss:
+                    ours_get = curl_best_download(
+                        f"http://127.0.0.1:{port}/api/download/{sha}", rounds=3, timeout=300
+                    )
+                check = subprocess.run(
+                    f"curl -sS --fail http://127.0.0.1:{port}/api/download/{sha} | sha256sum",
+                    shell=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    check=True,
+                ).stdout.split()[0]
+                assert check == sha, "downloaded bytes differ"
+            finally:
+                stop(gateway)
+
+        figures = {
+            "size_mib": args.size_mib,
+            "upload_gateway_gbps": ours_put / 1e9,
+            "upload_direct_multipart_gbps": direct_put / 1e9,
+            "upload_ratio": ours_put / direct_put,
+            "download_gateway_gbps": ours_get / 1e9,
+            "download_direct_get_gbps": direct_get / 1e9,
+            "download_ratio": ours_get / direct_get,
+            "peak_rss_mb": max(upload_rss.peak, download_rss.peak) / 1e6,
+            "peak_rss_upload_mb": upload_rss.peak / 1e6,
+            "peak_rss_download_mb": download_rss.peak / 1e6,
+            "chunk_cache_mib": args.chunk_cache_mib,
+        }
+        print(
+            f"upload   {args.size_mib} MiB: gateway (S3 mode) {ours_put / 1e9:5.2f} GB/s vs direct multipart PUT "
+            f"{direct_put / 1e9:5.2f} GB/s = {figures['upload_ratio']:.2f}x (target >= 0.6x)"
+        )
+        print(
+            f"download {args.size_mib} MiB: gateway (S3 mode) {ours_get / 1e9:5.2f} GB/s vs direct S3 GET "
+            f"{direct_get / 1e9:5.2f} GB/s = {figures['download_ratio']:.2f}x (target >= 0.8x)"
+        )
+        print(
+            f"peak RSS of the gateway: {figures['peak_rss_mb']:.0f} MB (upload {upload_rss.peak / 1e6:.0f} MB, "
+            f"download {download_rss.peak / 1e6:.0f} MB with a {args.chunk_cache_mib} MiB chunk cache; target < 200 MB)"
+        )
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "s3.json").write_text(json.dumps(figures, indent=2) + "\n")
+        ok = (
+            figures["upload_ratio"] >= 0.6
+            and figures["download_ratio"] >= 0.8
+            and figures["peak_rss_mb"] < 200
+        )
+        return 0 if ok else 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
