@@ -62,7 +62,7 @@ js-deps: system-deps
 	done
 
 # The gate CI runs: static checks first (seconds), then every test.
-test: install-dev js-deps check
+test: install-dev js-deps minio container-tools check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: lint typecheck deps-check deadcode

@@ -4,9 +4,9 @@
 #   make container-tools   podman, buildah, runc, debootstrap from Debian
 #   make image             the base image (debootstrap) and the project's image, with podman
 #   make test-containers   build the image and run every component as the operator's pods would
-#   make test-cluster      the cluster-shaped end-to-end test (processes on MinIO and Redis)
+#   make test-cluster-shaped  the cluster-shaped end-to-end test (processes on MinIO and Redis)
 
-.PHONY: minio container-tools image test-containers test-cluster bench-s3
+.PHONY: minio container-tools image test-containers test-cluster-shaped bench-s3
 
 minio:
 	@sh tests/support/build_minio.sh >/dev/null
@@ -24,7 +24,7 @@ image: container-tools
 test-containers: install-dev system-deps minio container-tools
 	$(PY) -m pytest tests/containers $(PYTEST_ARGS)
 
-test-cluster: install-dev system-deps minio
+test-cluster-shaped: install-dev system-deps minio
 	$(PY) -m pytest tests/e2e/cluster $(PYTEST_ARGS)
 
 bench-s3: install-dev system-deps minio
