@@ -30,7 +30,7 @@ from prometheus_client import Counter
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
-from ..gateway.download import FileResponse
+from ..gateway.download import FileResponse, user_bytes_disposition
 from ..gateway.urls import base_url, file_links
 from ..ingest import IngestError
 from ..ingest.naming import guess_mime_type
@@ -311,7 +311,9 @@ class Blossom:
 
     # -- endpoints ------------------------------------------------------------------------------
     async def get_blob(self, request: Request) -> Response:
-        """The blob's bytes with its real type; Range (single and multiple), ETag and 304."""
+        """The blob's bytes with its real type (BUD-01); Range (single and multiple), ETag and 304.
+        An active type (HTML, SVG, script, ...) is an attachment: its bytes and type are intact for
+        Blossom clients, but a browser saves it instead of rendering it on our origin."""
         sha = split_blob(request.path_params["blob"])
         if "get" in self.config.require_auth:
             auth = await self.authorize(request, "get", required=True)
@@ -320,7 +322,8 @@ class Blossom:
         manifest = await self.find_blob(sha)
         if manifest is None:
             raise BlossomError(404, "blob not found")
-        return FileResponse(self.services, manifest, request, disposition=None, cors=True)
+        disposition = user_bytes_disposition(manifest, attachment=False)
+        return FileResponse(self.services, manifest, request, disposition=disposition, cors=True)
 
     async def upload(self, request: Request) -> Response:
         """BUD-02: the raw body, hashed exactly as received; 201 new, 200 already stored."""

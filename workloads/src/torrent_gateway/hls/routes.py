@@ -7,6 +7,9 @@ and segments from the object store with Range support, and the job status.
 * ``GET /api/stream/<sha256>/<height>p/index.m3u8`` and ``…/<height>p/seg_<n>.ts`` — served from
   ``hls/<sha256>/`` in the object store, so any replica answers.
 * ``GET /api/stream/<sha256>/status`` — the job record (state, progress, renditions, error).
+
+Playlists and segments are made by ffmpeg from an uploader's bytes: like every user-bytes
+response they carry ``nosniff`` and the sandbox CSP, so nothing in them can run on our origin.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..gateway.deps import ServicesDep, check_sha256, load_manifest
+from ..gateway.download import USER_BYTES_HEADERS
 from ..gateway.ranges import RangeNotSatisfiable, parse_range
 from ..services import Services
 from ..state import StateUnavailable
@@ -112,6 +116,7 @@ def create_stream_router() -> APIRouter:
                 ready = status["state"] == "ready"
                 headers = {
                     **CORS,
+                    **USER_BYTES_HEADERS,
                     "cache-control": "public, max-age=60" if ready else "no-cache",
                     "x-hls-state": status["state"],
                 }
@@ -147,7 +152,7 @@ def create_stream_router() -> APIRouter:
         if info is None:
             raise HTTPException(404, "no such stream file (is the stream ready? see its /status)")
         content_type = content_type_for(path)
-        headers = {**CORS, "accept-ranges": "bytes", "content-type": content_type}
+        headers = {**CORS, **USER_BYTES_HEADERS, "accept-ranges": "bytes", "content-type": content_type}
         if path.endswith(".m3u8"):
             # Playlists are small; a finished one (ENDLIST) may be cached, a growing one not.
             body = await services.store.get_bytes(key)
