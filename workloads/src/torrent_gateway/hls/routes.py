@@ -2,8 +2,8 @@
 and segments from the object store with Range support, and the job status.
 
 * ``GET /api/stream/<sha256>/playlist.m3u8`` — 200 master playlist once playable; 202 + ``Retry-After``
-  + JSON status while it is prepared; 415 for files that are not video; 500 (permanent) or 503
-  (retried later) with the ffmpeg error when the job failed.
+  + JSON status while it is prepared; 415 for files that are not video; 422 (the content cannot be
+  streamed: permanent) or 503 (retried later) with the ffmpeg error when the job failed.
 * ``GET /api/stream/<sha256>/<height>p/index.m3u8`` and ``…/<height>p/seg_<n>.ts`` — served from
   ``hls/<sha256>/`` in the object store, so any replica answers.
 * ``GET /api/stream/<sha256>/status`` — the job record (state, progress, renditions, error).
@@ -128,7 +128,8 @@ def create_stream_router() -> APIRouter:
             if status.get("code") == 415:
                 return _json({"detail": error, **status}, 415)
             if status.get("permanent", True):
-                return _json({"detail": f"this video cannot be streamed: {error}", **status}, 500)
+                # The uploaded bytes are at fault, not the server: a client error, never a 5xx.
+                return _json({"detail": f"this video cannot be streamed: {error}", **status}, 422)
             return _json(
                 {"detail": f"transcoding failed, will be retried: {error}", **status},
                 503,
