@@ -232,9 +232,12 @@ class Blossom:
 
     async def authorize(self, request: Request, verb: str, *, required: bool) -> BlossomAuth | None:
         header = request.headers.get("authorization")
-        # A credential of another scheme (a gateway session) is none of Blossom's business.
         if header is not None and not header.strip().lower().startswith("nostr "):
-            header = None
+            header = None  # a gateway session is no Blossom identity
+        if header is None and verb == "upload":
+            # ... but it still says who is asking: a banned user's session (403) or a revoked one
+            # (401) must not upload as "anonymous" instead.
+            await self.refuse_bad_gateway_credentials(request)
         if header is None and not required:
             return None
         auth = verify_auth(header, verb=verb, now=self.clock(), domains=self.domains(request))
@@ -242,6 +245,11 @@ class Blossom:
         if await self.services.state.get(f"ban:{auth.pubkey}") is not None:
             raise AuthError(403, "this pubkey is banned from this server")
         return auth
+
+    async def refuse_bad_gateway_credentials(self, request: Request) -> None:
+        authenticator = self.services.extras.get("authenticator")
+        if authenticator is not None:
+            await authenticator.authenticate(request)
 
     def uploader(self, auth: BlossomAuth | None) -> str | None:
         pubkey = auth.pubkey if auth else None

@@ -3,7 +3,9 @@ and segments from the object store with Range support, and the job status.
 
 * ``GET /api/stream/<sha256>/playlist.m3u8`` — 200 master playlist once playable; 202 + ``Retry-After``
   + JSON status while it is prepared; 415 for files that are not video; 422 (the content cannot be
-  streamed: permanent) or 503 (retried later) with the ffmpeg error when the job failed.
+  streamed: permanent) or 503 (retried later) with the ffmpeg error when the job failed. Starting a
+  job is admitted: 429 + ``Retry-After`` past ``hls.job_starts_per_minute`` per client address, 503 +
+  ``Retry-After`` while ``hls.max_queued_jobs`` jobs are running or waiting in this process.
 * ``GET /api/stream/<sha256>/<height>p/index.m3u8`` and ``…/<height>p/seg_<n>.ts`` — served from
   ``hls/<sha256>/`` in the object store, so any replica answers.
 * ``GET /api/stream/<sha256>/status`` — the job record (state, progress, renditions, error).
@@ -21,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from ..clientaddr import scope_client_address
 from ..gateway.deps import ServicesDep, check_sha256, load_manifest
 from ..gateway.download import USER_BYTES_HEADERS
 from ..gateway.ranges import RangeNotSatisfiable, parse_range
@@ -28,10 +31,11 @@ from ..services import Services
 from ..state import StateUnavailable
 from ..storage import ObjectNotFound
 from .playlists import MASTER_NAME, MPEGURL, content_type_for, is_stream_path
-from .transcoder import Transcoder, is_video, output_key
+from .transcoder import JobsBusy, Transcoder, is_video, output_key
 
 READ_BLOCK = 1024 * 1024
 RETRY_AFTER_SECONDS = 2
+JOB_START_WINDOW = 60
 CORS = {
     "access-control-allow-origin": "*",
     "access-control-expose-headers": "Content-Length, Content-Range, Accept-Ranges, Retry-After",
@@ -102,16 +106,26 @@ def create_stream_router() -> APIRouter:
             return _not_video(manifest.mime_type)
         transcoder = get_transcoder(services)
         try:
-            status = await transcoder.ensure(manifest)
+            status = await transcoder.status(manifest.sha256)
+            if status["state"] == "none":
+                refused = await _refuse_job_start(request, services)
+                if refused is not None:
+                    return refused
+                status = await transcoder.ensure(manifest)
         except StateUnavailable:
             return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
+        except JobsBusy as busy:
+            return _json({"detail": str(busy)}, 503, {"retry-after": str(busy.retry_after)})
         if status["state"] == "ready" or (status["state"] == "running" and status.get("playable")):
             try:
                 body = await services.store.get_bytes(output_key(manifest.sha256, MASTER_NAME))
             except ObjectNotFound:
                 # Our memory of a ready stream outlived its files (removed elsewhere): look again.
                 transcoder.forget(manifest.sha256)
-                status = await transcoder.ensure(manifest)
+                try:
+                    status = await transcoder.ensure(manifest)
+                except JobsBusy as busy:
+                    return _json({"detail": str(busy)}, 503, {"retry-after": str(busy.retry_after)})
             else:
                 ready = status["state"] == "ready"
                 headers = {
@@ -187,6 +201,22 @@ def create_stream_router() -> APIRouter:
         return StreamingResponse(body_stream(), status_code=status, headers=headers, media_type=content_type)
 
     return router
+
+
+async def _refuse_job_start(request: Request, services: Services) -> JSONResponse | None:
+    """429 when this client address already started ``hls.job_starts_per_minute`` jobs in the
+    current minute (counted in the state store, so it holds across replicas); else None."""
+    address = scope_client_address(request.scope, services.settings.gateway.trusted_proxies)
+    window = int(time.time() // JOB_START_WINDOW)
+    started = await services.state.incr(f"hls:starts:{address}:{window}", ttl=2 * JOB_START_WINDOW)
+    if started <= services.settings.hls.job_starts_per_minute:
+        return None
+    wait = max(1, int((window + 1) * JOB_START_WINDOW - time.time()))
+    return _json(
+        {"detail": "too many streams started from your address; retry after the delay"},
+        429,
+        {"retry-after": str(wait)},
+    )
 
 
 def _ranged_bytes(body: bytes, request: Request, headers: dict[str, str]) -> Response:
