@@ -73,7 +73,8 @@ def clean_media_type(value: str | None) -> str:
     syntax; ``application/octet-stream`` for anything else (absent, parameters only, control
     characters, spaces, over-long)."""
     bare = (value or "").split(";", 1)[0].strip()
-    if not _MEDIA_TYPE.fullmatch(bare):
+    # "*" is a tchar, but a wildcard is a pattern (Accept), never the type of stored bytes.
+    if not _MEDIA_TYPE.fullmatch(bare) or "*" in bare:
         return GENERIC_TYPE
     return bare.lower()
 
