@@ -19,7 +19,8 @@ import atheris
 with atheris.instrument_imports(include=["torrent_gateway"]):
     from torrent_gateway.bencode import BencodeError, bdecode
     from torrent_gateway.gateway.ranges import RangeNotSatisfiable, parse_range
-    from torrent_gateway.ingest.naming import safe_file_name, sniff_mime_type
+    from torrent_gateway.hls.probe import ProbeError, parse_probe
+    from torrent_gateway.ingest.naming import clean_media_type, safe_file_name, sniff_mime_type
     from torrent_gateway.nostr.events import InvalidEvent, decode_auth_header, verify_event
     from torrent_gateway.nostr.nip98 import verify_http_auth
     from torrent_gateway.tracker import metrics as tracker_metrics
@@ -56,6 +57,12 @@ def fuzz_range(data: bytes) -> None:
     for item in ranges or []:
         if not 0 <= item.start <= item.end < size:
             raise AssertionError(f"range out of bounds: {item} for {size}")
+    # Never amplified: coalesced ranges add up to at most the file, in ascending disjoint order.
+    if sum(item.length for item in ranges or []) > size:
+        raise AssertionError(f"ranges {ranges} ask for more than {size} bytes")
+    for first, second in zip(ranges or [], (ranges or [])[1:], strict=False):
+        if first.end + 1 >= second.start:
+            raise AssertionError(f"ranges not coalesced: {first}, {second}")
 
 
 def fuzz_file_name(data: bytes) -> None:
@@ -63,6 +70,20 @@ def fuzz_file_name(data: bytes) -> None:
     if "/" in name or "\\" in name or name in (".", "..") or len(name.encode()) > 200:
         raise AssertionError(f"unsafe name {name!r}")
     sniff_mime_type(data)
+
+
+def fuzz_media_type(data: bytes) -> None:
+    """A Content-Type as sent: the kept type is always a header-safe RFC 9110 type/subtype."""
+    cleaned = clean_media_type(data.decode("latin-1"))
+    major, slash, minor = cleaned.partition("/")
+    if not slash or not major or not minor or any(ch in cleaned for ch in ' \t\r\n;,"\x00\x7f'):
+        raise AssertionError(f"unsafe media type {cleaned!r}")
+
+
+def fuzz_probe_output(data: bytes) -> None:
+    """What ffprobe prints about an uploaded file (its strings come from the file's metadata)."""
+    with contextlib.suppress(ProbeError):
+        parse_probe(data)
 
 
 def fuzz_nostr_event(data: bytes) -> None:
@@ -194,6 +215,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "nostr_event": fuzz_nostr_event,
     "auth_header": fuzz_auth_header,
     "multipart": fuzz_multipart,
+    "media_type": fuzz_media_type,
+    "probe_output": fuzz_probe_output,
     "tracker_query": fuzz_tracker_query,
     "udp_packet": fuzz_udp_packet,
     "ws_message": fuzz_ws_message,

@@ -243,7 +243,7 @@ def test_ffmpeg_failure_is_a_clear_error_never_a_broken_playlist(
 ) -> None:
     sha = upload(gateway, media["garbage"], "video/mp4")["sha256"]
     response = wait_for_playlist(f"{gateway.url}/api/stream/{sha}/playlist.m3u8")
-    assert response.status_code == 500
+    assert response.status_code == 422
     body = response.json()
     assert body["state"] == "failed" and body["permanent"] is True
     assert "Invalid data found when processing input" in body["error"]
@@ -252,7 +252,7 @@ def test_ffmpeg_failure_is_a_clear_error_never_a_broken_playlist(
     # Only the recorded state: no playlist, no segment, and the failure is remembered (no retry storm).
     assert hls_keys(gateway, sha) == ["state.json"]
     assert httpx.get(f"{gateway.url}/api/stream/{sha}/240p/index.m3u8").status_code == 404
-    assert httpx.get(f"{gateway.url}/api/stream/{sha}/playlist.m3u8").status_code == 500
+    assert httpx.get(f"{gateway.url}/api/stream/{sha}/playlist.m3u8").status_code == 422
     assert httpx.get(f"{gateway.url}/api/stream/{sha}/status").json()["state"] == "failed"
     assert gateway.services.extras["hls"].jobs_started >= 1
 

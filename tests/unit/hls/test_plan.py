@@ -120,9 +120,13 @@ def test_bitrate_caps_grow_with_pixels_and_stay_bounded() -> None:
 def test_ffmpeg_arguments_one_output_per_rendition(tmp_path: Path) -> None:
     plan = plan_renditions(media(), [720, 480], 4)
     args = ffmpeg_arguments(plan, tmp_path / "source", tmp_path, preset="ultrafast")
-    assert args[args.index("-i") + 1] == str(tmp_path / "source")
+    assert args[args.index("-i") + 1] == f"file:{tmp_path / 'source'}"
+    # ffmpeg is held to the demuxer ffprobe found, the file protocol and the container allow-list.
+    before_input = args[: args.index("-i")]
+    assert before_input[before_input.index("-f") + 1] == "mov"
+    assert before_input[before_input.index("-protocol_whitelist") + 1] == "file"
     assert args[args.index("-loglevel") + 1] == "error"
-    assert args.count("-f") == 2 and args.count("hls") == 2
+    assert args.count("-f") == 3 and args.count("hls") == 2
     assert str(tmp_path / "720p" / "index.m3u8") in args
     assert str(tmp_path / "480p" / "seg_%05d.ts") in args
     first, second = " ".join(args).split("720p/index.m3u8")

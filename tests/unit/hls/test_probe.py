@@ -184,9 +184,14 @@ def test_ffprobe_next_to_ffmpeg() -> None:
     assert ffprobe_for("/usr/local/bin/avconv") == "/usr/local/bin/ffprobe"
 
 
-def test_probe_command_ends_options_before_the_path() -> None:
-    command = probe_command("ffprobe", "-weird-name.mp4")
-    assert command[-2:] == ["--", "-weird-name.mp4"]
+def test_probe_command_reads_one_local_file_of_a_container_format() -> None:
+    command = probe_command("ffprobe", "/data/-weird-name.mp4")
+    # An explicit file: URL: a name cannot read as an option or as another protocol.
+    assert command[-1] == "file:/data/-weird-name.mp4"
+    assert command[command.index("-protocol_whitelist") + 1] == "file"
+    allowed = command[command.index("-format_whitelist") + 1].split(",")
+    assert "mov" in allowed and "matroska" in allowed
+    assert not {"hls", "applehttp", "concat", "dash", "image2", "m3u8"} & set(allowed)
     assert "json" in command
 
 

@@ -24,6 +24,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+KiB = 1024
 MiB = 1024 * 1024
 DEFAULT_PUBLIC_DHT_ROUTERS = [
     "router.bittorrent.com:6881",
@@ -82,6 +83,13 @@ class GatewaySettings(_Section):
         "Files stay reachable by their hash either way.",
     )
     web_ui: bool = Field(True, description="Serve the web interface at /.")
+    # -- request bodies (sec-bytes) --
+    max_request_body: int = Field(
+        64 * KiB,
+        ge=1024,
+        description="Largest request body of every route but the uploads (gateway and Blossom), enforced "
+        "while it streams in (413); uploads are bounded by storage.max_file_size instead.",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -354,6 +362,16 @@ class HLSSettings(_Section):
     preset: str = Field("veryfast", description="x264 preset of re-encoded renditions.")
     job_timeout: float = Field(3600, gt=0, description="Seconds one transcoding job may run.")
     max_concurrent_jobs: int = Field(1, ge=1, description="Transcoding jobs at once per process.")
+    # -- job admission (sec-bytes) --
+    max_queued_jobs: int = Field(
+        8,
+        ge=1,
+        description="Transcoding jobs running or waiting per process; a new one beyond that is refused "
+        "with 503 + Retry-After (and a new upload is then transcoded on its first request).",
+    )
+    job_starts_per_minute: int = Field(
+        6, ge=1, description="Transcoding jobs one client address may start per minute (429 beyond)."
+    )
 
 
 class MonitoringSettings(_Section):

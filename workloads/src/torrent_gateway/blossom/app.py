@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
-from ..gateway.guards import RejectControlCharacters
+from ..gateway.guards import LimitRequestBody, RejectControlCharacters
 from ..services import Services, build_services
 from .routes import Blossom, add_cors, build_router, error_response, preflight_headers
 
@@ -92,6 +92,7 @@ def create_blossom_app(settings: Settings, services: Services | None = None) -> 
     # The component is all Blossom: any path answers a CORS preflight. A middleware rather than
     # an OPTIONS route, which would turn every unknown GET into 405 instead of 404.
     app.add_middleware(PreflightMiddleware)
+    app.add_middleware(LimitRequestBody, limit=settings.gateway.max_request_body)
     app.add_middleware(RejectControlCharacters)
 
     @app.exception_handler(StarletteHTTPException)

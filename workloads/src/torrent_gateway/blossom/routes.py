@@ -30,7 +30,7 @@ from prometheus_client import Counter
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
-from ..gateway.download import FileResponse
+from ..gateway.download import FileResponse, user_bytes_disposition
 from ..gateway.urls import base_url, file_links
 from ..ingest import IngestError
 from ..ingest.naming import guess_mime_type
@@ -232,9 +232,12 @@ class Blossom:
 
     async def authorize(self, request: Request, verb: str, *, required: bool) -> BlossomAuth | None:
         header = request.headers.get("authorization")
-        # A credential of another scheme (a gateway session) is none of Blossom's business.
         if header is not None and not header.strip().lower().startswith("nostr "):
-            header = None
+            header = None  # a gateway session is no Blossom identity
+        if header is None and verb == "upload":
+            # ... but it still says who is asking: a banned user's session (403) or a revoked one
+            # (401) must not upload as "anonymous" instead.
+            await self.refuse_bad_gateway_credentials(request)
         if header is None and not required:
             return None
         auth = verify_auth(header, verb=verb, now=self.clock(), domains=self.domains(request))
@@ -242,6 +245,11 @@ class Blossom:
         if await self.services.state.get(f"ban:{auth.pubkey}") is not None:
             raise AuthError(403, "this pubkey is banned from this server")
         return auth
+
+    async def refuse_bad_gateway_credentials(self, request: Request) -> None:
+        authenticator = self.services.extras.get("authenticator")
+        if authenticator is not None:
+            await authenticator.authenticate(request)
 
     def uploader(self, auth: BlossomAuth | None) -> str | None:
         pubkey = auth.pubkey if auth else None
@@ -311,7 +319,9 @@ class Blossom:
 
     # -- endpoints ------------------------------------------------------------------------------
     async def get_blob(self, request: Request) -> Response:
-        """The blob's bytes with its real type; Range (single and multiple), ETag and 304."""
+        """The blob's bytes with its real type (BUD-01); Range (single and multiple), ETag and 304.
+        An active type (HTML, SVG, script, ...) is an attachment: its bytes and type are intact for
+        Blossom clients, but a browser saves it instead of rendering it on our origin."""
         sha = split_blob(request.path_params["blob"])
         if "get" in self.config.require_auth:
             auth = await self.authorize(request, "get", required=True)
@@ -320,7 +330,8 @@ class Blossom:
         manifest = await self.find_blob(sha)
         if manifest is None:
             raise BlossomError(404, "blob not found")
-        return FileResponse(self.services, manifest, request, disposition=None, cors=True)
+        disposition = user_bytes_disposition(manifest, attachment=False)
+        return FileResponse(self.services, manifest, request, disposition=disposition, cors=True)
 
     async def upload(self, request: Request) -> Response:
         """BUD-02: the raw body, hashed exactly as received; 201 new, 200 already stored."""
@@ -421,7 +432,14 @@ class Blossom:
         async def known(sha: str) -> bool:
             return await self.find_blob(sha) is not None
 
-        stored = await store_report(self.services.state, event, targets, now=self.clock(), known=known)
+        stored = await store_report(
+            self.services.state,
+            event,
+            targets,
+            now=self.clock(),
+            known=known,
+            limits=self.services.settings.rate_limiting.report,
+        )
         message = "report received" if stored else "report already received"
         return JSONResponse({"message": message, "stored": stored}, status_code=200)
 

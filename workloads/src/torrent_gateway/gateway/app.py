@@ -15,7 +15,7 @@ from ..services import Services, build_services
 from ..state import StateUnavailable
 from ..storage import StoreUnavailable
 from . import download, files, health, upload
-from .guards import RejectControlCharacters
+from .guards import LimitRequestBody, RejectControlCharacters
 from .web import install_api_docs, install_web_ui
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ def create_app(
     for extension in extensions or []:
         extension(app, svc)
     _document_common_errors(app)
+    app.add_middleware(LimitRequestBody, limit=settings.gateway.max_request_body)
     app.add_middleware(RejectControlCharacters)
 
     @app.exception_handler(StoreUnavailable)

@@ -3,6 +3,15 @@
 ``/api/download/<sha256>`` is for people (Content-Disposition with the original name);
 ``/api/webseed/<sha256>[/<name>]`` is the BEP 19 WebSeed named in every torrent's
 ``url-list`` (CORS open for WebTorrent). Both reassemble chunked files on the fly.
+
+Every byte served here (and by Blossom's ``/<sha256>``, which uses :class:`FileResponse`) came
+from an untrusted uploader, and it is served from the origin that holds the web UI's sessions. So
+every such response says ``X-Content-Type-Options: nosniff`` and
+``Content-Security-Policy: sandbox; default-src 'none'`` (a document it renders has an opaque
+origin and may load nothing), and a type outside the passive allow-list of
+:func:`~torrent_gateway.ingest.naming.is_passive_type` goes out as an attachment. Type and name
+are cleaned again on the way out, so a value stored before they were validated cannot break a
+response.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..ingest.naming import clean_media_type, is_passive_type, safe_file_name
 from ..manifest import Manifest
 from ..services import Services
 from ..storage import StoreUnavailable
@@ -32,10 +42,25 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["download"])
 
 
+USER_BYTES_CSP = "sandbox; default-src 'none'"
+USER_BYTES_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": USER_BYTES_CSP,
+}
+
+
 def content_disposition(name: str, inline: bool = False) -> str:
+    name = safe_file_name(name)
     ascii_name = name.encode("ascii", "ignore").decode().replace('"', "").replace("\\", "") or "file"
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def user_bytes_disposition(manifest: Manifest, *, attachment: bool) -> str | None:
+    """The Content-Disposition of a user file: always an attachment for an active type."""
+    if attachment or not is_passive_type(manifest.mime_type):
+        return content_disposition(manifest.name)
+    return None
 
 
 class FileResponse(Response):
@@ -60,6 +85,7 @@ class FileResponse(Response):
             "etag": f'"{manifest.sha256}"',
             "cache-control": "public, max-age=31536000, immutable",
             "x-content-sha256": manifest.sha256,
+            **USER_BYTES_HEADERS,
         }
         if disposition:
             headers["content-disposition"] = disposition
@@ -86,7 +112,7 @@ class FileResponse(Response):
             super().__init__(content=body, status_code=416, headers=headers)
             self.body_length = -1
             return
-        content_type = manifest.mime_type
+        self.media_type = content_type = clean_media_type(manifest.mime_type)
         if self.ranges is not None:
             status = 206
             if len(self.ranges) == 1:
@@ -95,7 +121,7 @@ class FileResponse(Response):
                 length = only.length
             else:
                 self.boundary = new_boundary()
-                length = multipart_length(self.boundary, manifest.mime_type, self.ranges, manifest.size)
+                length = multipart_length(self.boundary, content_type, self.ranges, manifest.size)
                 content_type = f"multipart/byteranges; boundary={self.boundary}"
         headers["content-length"] = str(length)
         headers["content-type"] = content_type
@@ -119,7 +145,7 @@ class FileResponse(Response):
         try:
             for span in spans:
                 if self.boundary:
-                    part = multipart_part_header(self.boundary, manifest.mime_type, span, manifest.size)
+                    part = multipart_part_header(self.boundary, self.media_type, span, manifest.size)
                     await send({"type": "http.response.body", "body": part, "more_body": True})
                 async for data in reader.iter_range(manifest, span.start, span.end):
                     await send({"type": "http.response.body", "body": data, "more_body": True})
@@ -148,7 +174,8 @@ async def _serve(sha256: str, request: Request, services: Services, *, webseed: 
         manifest = await load_manifest(sha256, services)
     except StoreUnavailable:
         raise HTTPException(503, "object store unavailable", headers={"Retry-After": "5"}) from None
-    disposition = None if webseed else content_disposition(manifest.name)
+    # BitTorrent clients ignore Content-Disposition; a browser opening a WebSeed URL must not render.
+    disposition = user_bytes_disposition(manifest, attachment=not webseed)
     return FileResponse(services, manifest, request, disposition=disposition, cors=True)
 
 

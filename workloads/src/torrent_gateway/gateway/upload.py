@@ -39,8 +39,15 @@ def _declared_length(request: Request) -> int | None:
 
 
 def _check_owner(services: Services, pubkey: str | None) -> None:
+    """Who may upload: anyone, unless anonymous uploads are off or ``blossom.allowed_pubkeys``
+    lists the only uploaders (the same list holds for the gateway's uploads and Blossom's)."""
+    allowed = services.settings.blossom.allowed_pubkeys
+    if pubkey is None and allowed:
+        raise HTTPException(401, "log in to upload: only listed pubkeys may upload here")
     if pubkey is None and not services.settings.gateway.anonymous_uploads:
         raise HTTPException(401, "log in to upload (anonymous uploads are disabled)")
+    if pubkey is not None and allowed and pubkey not in allowed:
+        raise HTTPException(403, "this pubkey is not allowed to upload here")
 
 
 async def _finish(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from .playlists import aac_codec, avc1_codec
-from .probe import MediaInfo
+from .probe import MediaInfo, demuxer_for, input_options, input_url
 
 COPYABLE_VIDEO_PROFILES = {"baseline", "constrained baseline", "main", "high"}
 COPYABLE_PIX_FMTS = {"yuv420p", "yuvj420p"}
@@ -91,6 +91,8 @@ class Plan:
     video_index: int
     audio_index: int | None
     source_frame_rate: float | None = None
+    # The demuxer ffprobe found: ffmpeg is held to it, so it cannot guess another, indirect one.
+    input_format: str | None = None
 
 
 def _even(value: float) -> int:
@@ -150,6 +152,9 @@ def plan_renditions(info: MediaInfo, heights: list[int], segment_seconds: int) -
     if video is None:
         has = f"audio ({info.audio.codec})" if info.audio else "no audio or video stream"
         raise NotVideo(f"no video stream in this file (it has {has})")
+    if demuxer_for(info.format_name) is None:
+        # ffprobe was held to the container allow-list already; a plan never names another demuxer.
+        raise NotVideo(f"container format {info.format_name} is not accepted for streaming")
     source_width, source_height = video.display_size
     wanted = sorted({h for h in heights if h > 0}, reverse=True)
     chosen = [h for h in wanted if h <= source_height] or [source_height]
@@ -210,6 +215,7 @@ def plan_renditions(info: MediaInfo, heights: list[int], segment_seconds: int) -
         video_index=video.index,
         audio_index=info.audio.index if info.audio else None,
         source_frame_rate=video.frame_rate,
+        input_format=demuxer_for(info.format_name),
     )
 
 
@@ -229,8 +235,9 @@ def ffmpeg_arguments(plan: Plan, source: Path, workdir: Path, *, preset: str = "
         "pipe:1",
         "-nostats",
         "-y",
+        *input_options(plan.input_format),
         "-i",
-        str(source),
+        input_url(source),
     ]
     for rendition in plan.renditions:
         folder = workdir / rendition.name

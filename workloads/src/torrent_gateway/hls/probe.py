@@ -4,6 +4,13 @@
 :class:`MediaInfo`, refusing anything malformed or absurd (the bytes come from an untrusted
 upload, through ffprobe). :func:`run_ffprobe` is the thin I/O edge that runs ffprobe as an
 asyncio subprocess with a timeout and a bound on what it may print.
+
+ffprobe and ffmpeg read exactly one file, the upload: :func:`input_options` allows only the
+``file`` protocol and only self-contained container demuxers (:data:`CONTAINER_FORMATS`). HLS
+playlists, DASH manifests, concat lists, image sequences and every other format that opens
+further URLs are refused whatever the upload's declared type, so a stored ``.m3u8`` naming
+``file:///etc/...`` makes ffprobe fail instead of reading that file. (A pipe is not enough: an
+MP4 keeps its index at the end and needs a seekable input.)
 """
 
 from __future__ import annotations
@@ -29,6 +36,34 @@ PROBE_ENTRIES = (
     ":stream_tags=rotate"
     ":format=format_name,duration,bit_rate"
 )
+
+
+# Self-contained containers a video upload comes in. Each name is an ffmpeg demuxer (as
+# ``-format_whitelist`` matches them): none of them opens another file or URL (mov's external data
+# references stay off, its default), unlike hls, dash, concat, image2 or the playlist demuxers.
+CONTAINER_FORMATS = ("mov", "matroska", "webm", "avi", "flv", "mpegts", "mpeg", "ogg", "asf")
+
+
+def input_options(input_format: str | None = None) -> list[str]:
+    """Options before ``-i`` (ffmpeg) or the path (ffprobe): one local file, a container demuxer."""
+    options = ["-protocol_whitelist", "file", "-format_whitelist", ",".join(CONTAINER_FORMATS)]
+    if input_format is not None:
+        options += ["-f", input_format]
+    return options
+
+
+def input_url(path: str | Path) -> str:
+    """The source as an explicit ``file:`` URL: no path can be read as another protocol or option."""
+    return f"file:{os.path.abspath(path)}"
+
+
+def demuxer_for(format_name: str) -> str | None:
+    """The allowed demuxer ffprobe named (``"mov,mp4,m4a,3gp,3g2,mj2"`` → ``"mov"``), else None."""
+    names = format_name.split(",")
+    for name in names:
+        if name in CONTAINER_FORMATS:
+            return names[0]
+    return None
 
 
 class ProbeError(Exception):
@@ -102,8 +137,8 @@ def probe_command(ffprobe: str, path: str | Path) -> list[str]:
         "json",
         "-show_entries",
         PROBE_ENTRIES,
-        "--",
-        str(path),
+        *input_options(),
+        input_url(path),
     ]
 
 

@@ -2,11 +2,16 @@
 and segments from the object store with Range support, and the job status.
 
 * ``GET /api/stream/<sha256>/playlist.m3u8`` — 200 master playlist once playable; 202 + ``Retry-After``
-  + JSON status while it is prepared; 415 for files that are not video; 500 (permanent) or 503
-  (retried later) with the ffmpeg error when the job failed.
+  + JSON status while it is prepared; 415 for files that are not video; 422 (the content cannot be
+  streamed: permanent) or 503 (retried later) with the ffmpeg error when the job failed. Starting a
+  job is admitted: 429 + ``Retry-After`` past ``hls.job_starts_per_minute`` per client address, 503 +
+  ``Retry-After`` while ``hls.max_queued_jobs`` jobs are running or waiting in this process.
 * ``GET /api/stream/<sha256>/<height>p/index.m3u8`` and ``…/<height>p/seg_<n>.ts`` — served from
   ``hls/<sha256>/`` in the object store, so any replica answers.
 * ``GET /api/stream/<sha256>/status`` — the job record (state, progress, renditions, error).
+
+Playlists and segments are made by ffmpeg from an uploader's bytes: like every user-bytes
+response they carry ``nosniff`` and the sandbox CSP, so nothing in them can run on our origin.
 """
 
 from __future__ import annotations
@@ -18,16 +23,19 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from ..clientaddr import scope_client_address
 from ..gateway.deps import ServicesDep, check_sha256, load_manifest
+from ..gateway.download import USER_BYTES_HEADERS
 from ..gateway.ranges import RangeNotSatisfiable, parse_range
 from ..services import Services
 from ..state import StateUnavailable
 from ..storage import ObjectNotFound
 from .playlists import MASTER_NAME, MPEGURL, content_type_for, is_stream_path
-from .transcoder import Transcoder, is_video, output_key
+from .transcoder import JobsBusy, Transcoder, is_video, output_key
 
 READ_BLOCK = 1024 * 1024
 RETRY_AFTER_SECONDS = 2
+JOB_START_WINDOW = 60
 CORS = {
     "access-control-allow-origin": "*",
     "access-control-expose-headers": "Content-Length, Content-Range, Accept-Ranges, Retry-After",
@@ -98,20 +106,31 @@ def create_stream_router() -> APIRouter:
             return _not_video(manifest.mime_type)
         transcoder = get_transcoder(services)
         try:
-            status = await transcoder.ensure(manifest)
+            status = await transcoder.status(manifest.sha256)
+            if status["state"] == "none":
+                refused = await _refuse_job_start(request, services)
+                if refused is not None:
+                    return refused
+                status = await transcoder.ensure(manifest)
         except StateUnavailable:
             return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
+        except JobsBusy as busy:
+            return _json({"detail": str(busy)}, 503, {"retry-after": str(busy.retry_after)})
         if status["state"] == "ready" or (status["state"] == "running" and status.get("playable")):
             try:
                 body = await services.store.get_bytes(output_key(manifest.sha256, MASTER_NAME))
             except ObjectNotFound:
                 # Our memory of a ready stream outlived its files (removed elsewhere): look again.
                 transcoder.forget(manifest.sha256)
-                status = await transcoder.ensure(manifest)
+                try:
+                    status = await transcoder.ensure(manifest)
+                except JobsBusy as busy:
+                    return _json({"detail": str(busy)}, 503, {"retry-after": str(busy.retry_after)})
             else:
                 ready = status["state"] == "ready"
                 headers = {
                     **CORS,
+                    **USER_BYTES_HEADERS,
                     "cache-control": "public, max-age=60" if ready else "no-cache",
                     "x-hls-state": status["state"],
                 }
@@ -123,7 +142,8 @@ def create_stream_router() -> APIRouter:
             if status.get("code") == 415:
                 return _json({"detail": error, **status}, 415)
             if status.get("permanent", True):
-                return _json({"detail": f"this video cannot be streamed: {error}", **status}, 500)
+                # The uploaded bytes are at fault, not the server: a client error, never a 5xx.
+                return _json({"detail": f"this video cannot be streamed: {error}", **status}, 422)
             return _json(
                 {"detail": f"transcoding failed, will be retried: {error}", **status},
                 503,
@@ -147,7 +167,7 @@ def create_stream_router() -> APIRouter:
         if info is None:
             raise HTTPException(404, "no such stream file (is the stream ready? see its /status)")
         content_type = content_type_for(path)
-        headers = {**CORS, "accept-ranges": "bytes", "content-type": content_type}
+        headers = {**CORS, **USER_BYTES_HEADERS, "accept-ranges": "bytes", "content-type": content_type}
         if path.endswith(".m3u8"):
             # Playlists are small; a finished one (ENDLIST) may be cached, a growing one not.
             body = await services.store.get_bytes(key)
@@ -181,6 +201,23 @@ def create_stream_router() -> APIRouter:
         return StreamingResponse(body_stream(), status_code=status, headers=headers, media_type=content_type)
 
     return router
+
+
+async def _refuse_job_start(request: Request, services: Services) -> JSONResponse | None:
+    """429 when this client address already started ``hls.job_starts_per_minute`` jobs in the
+    current minute (counted in the state store, so it holds across replicas); else None."""
+    gateway = services.settings.gateway
+    address = scope_client_address(request.scope, gateway.trusted_proxies, gateway.forwarded_header)
+    window = int(time.time() // JOB_START_WINDOW)
+    started = await services.state.incr(f"hls:starts:{address}:{window}", ttl=2 * JOB_START_WINDOW)
+    if started <= services.settings.hls.job_starts_per_minute:
+        return None
+    wait = max(1, int((window + 1) * JOB_START_WINDOW - time.time()))
+    return _json(
+        {"detail": "too many streams started from your address; retry after the delay"},
+        429,
+        {"retry-after": str(wait)},
+    )
 
 
 def _ranged_bytes(body: bytes, request: Request, headers: dict[str, str]) -> Response:

@@ -74,6 +74,8 @@ FIRST_SEGMENT_SECONDS = Histogram(
 
 STDERR_TAIL_BYTES = 64 * 1024
 READY_CACHE_SIZE = 4096
+# Seconds a client refused for a full job queue is told to wait before asking again.
+JOB_RETRY_AFTER = 30
 
 
 def state_key(sha256: str) -> str:
@@ -107,6 +109,14 @@ class JobFailed(Exception):
         self.permanent = permanent
 
 
+class JobsBusy(Exception):
+    """Too many jobs running or waiting in this process: a new one is refused, not queued."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many videos are being prepared; retry later")
+        self.retry_after = retry_after
+
+
 class Transcoder:
     """Starts, tracks and reports HLS jobs; registered as ``services.extras["hls"]``."""
 
@@ -136,6 +146,9 @@ class Transcoder:
         configured_jobs: int = getattr(hls, "max_concurrent_jobs", 1)
         self.max_jobs = int(max_jobs if max_jobs is not None else configured_jobs)
         self._slots = asyncio.Semaphore(self.max_jobs)
+        # Running plus waiting jobs: the queue behind the slots is bounded too, so a flood of
+        # distinct videos cannot pile up jobs (each holding a lock, a heartbeat and a temp folder).
+        self.max_queued = max(int(getattr(hls, "max_queued_jobs", 8)), self.max_jobs)
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._ready: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.jobs_started = 0
@@ -194,6 +207,9 @@ class Transcoder:
         sha = manifest.sha256
         if sha in self._jobs:
             return await self._status_or_pending(sha)
+        if len(self._jobs) >= self.max_queued:
+            JOBS.labels("refused").inc()
+            raise JobsBusy(retry_after=JOB_RETRY_AFTER)
         token = secrets.token_hex(8)
         if not await self.services.state.set(lock_key(sha), token.encode(), self.lock_ttl, only_new=True):
             return await self._status_or_pending(sha)
@@ -249,7 +265,13 @@ class Transcoder:
     async def on_added(self, manifest: Manifest) -> None:
         """Catalog hook: new videos are transcoded in the background, before anyone asks."""
         if self.services.settings.hls.enabled and is_video(manifest):
-            await self.ensure(manifest)
+            try:
+                await self.ensure(manifest)
+            except JobsBusy:
+                log.info(
+                    "HLS job for %s not started now (queue full): its first request starts it",
+                    manifest.sha256,
+                )
 
     async def on_removed(self, manifest: Manifest) -> None:
         """Catalog hook: a deleted file's job stops (its outputs are removed with the file)."""

@@ -1,11 +1,36 @@
-"""File names and MIME types of uploads: client-supplied, so cleaned before anyone sees them."""
+"""File names and MIME types of uploads: client-supplied, so cleaned before anyone sees them.
+
+A media type is kept only when it is RFC 9110 ``type/subtype`` token syntax (anything else becomes
+``application/octet-stream``), and :func:`is_passive_type` is the allow-list of types a browser
+may show inline from our origin: everything else is served as an attachment.
+"""
 
 from __future__ import annotations
 
 import mimetypes
+import re
 import unicodedata
 
 MAX_NAME_BYTES = 200
+GENERIC_TYPE = "application/octet-stream"
+# RFC 9110 §5.6.2 tchar; RFC 6838 §4.2 bounds each half to 127 characters.
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,127}"
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+# Types a browser renders as inert media or plain text, never as a document that runs script:
+# an allow-list, so a type nobody thought of (svg, xhtml, xml, html, js, pdf, ...) is an attachment.
+PASSIVE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "image/bmp",
+        "text/plain",
+        GENERIC_TYPE,
+    }
+)
+PASSIVE_MAJOR_TYPES = frozenset({"audio", "video"})
 
 _SIGNATURES: list[tuple[bytes, int, str]] = [
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
@@ -43,6 +68,28 @@ def safe_file_name(name: str | None, default: str = "file") -> str:
     return name
 
 
+def clean_media_type(value: str | None) -> str:
+    """The bare, lowercased ``type/subtype`` of a Content-Type value when it is valid RFC 9110
+    syntax; ``application/octet-stream`` for anything else (absent, parameters only, control
+    characters, spaces, over-long)."""
+    bare = (value or "").split(";", 1)[0].strip()
+    # "*" is a tchar, but a wildcard is a pattern (Accept), never the type of stored bytes.
+    if not _MEDIA_TYPE.fullmatch(bare) or "*" in bare:
+        return GENERIC_TYPE
+    return bare.lower()
+
+
+def is_passive_type(mime: str) -> bool:
+    """May a browser show bytes of this (clean) type inline without running anything from them?"""
+    mime = clean_media_type(mime)
+    if mime in PASSIVE_TYPES:
+        return True
+    major, _, subtype = mime.partition("/")
+    # A "video/..." or "audio/..." label on markup is still markup to a sniffing browser; nosniff
+    # stops sniffing, and these majors never render as documents. Playlists are text: attachment.
+    return major in PASSIVE_MAJOR_TYPES and "mpegurl" not in subtype
+
+
 def sniff_mime_type(head: bytes) -> str | None:
     for signature, offset, mime in _SIGNATURES:
         if head[offset : offset + len(signature)] == signature:
@@ -52,8 +99,8 @@ def sniff_mime_type(head: bytes) -> str | None:
 
 def guess_mime_type(name: str, declared: str | None, head: bytes) -> str:
     """Declared type unless it is generic; else by extension; else by magic bytes; else octet-stream."""
-    declared = (declared or "").split(";", 1)[0].strip().lower()
-    if declared and declared not in ("application/octet-stream", "binary/octet-stream") and "/" in declared:
+    declared = clean_media_type(declared)
+    if declared not in (GENERIC_TYPE, "binary/octet-stream"):
         return declared
     by_name, _ = mimetypes.guess_type(name, strict=False)
-    return by_name or sniff_mime_type(head) or "application/octet-stream"
+    return clean_media_type(by_name or sniff_mime_type(head))
