@@ -128,7 +128,14 @@ class StorageSettings(_Section):
 
 
 class StateSettings(_Section):
-    backend: Literal["memory", "redis"] = Field("memory", description="State store backend.")
+    backend: Literal["sqlite", "memory", "redis"] = Field(
+        "sqlite",
+        description="State store backend: sqlite (one process, survives restarts), memory (tests: lost "
+        "on exit), redis (cluster; records that must outlive a cache are also kept in the object store).",
+    )
+    sqlite_path: str = Field(
+        "", description="SQLite state file of the sqlite backend (default: <storage.path>/state.sqlite3)."
+    )
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (may carry a password)."
     )
