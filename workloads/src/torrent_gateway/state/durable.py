@@ -2,9 +2,10 @@
 
 Redis may evict, restart empty or be flushed; moderation must not depend on it. This wrapper
 sits in front of the Redis store and routes the durable keys — bans, blocked hashes, reports,
-the audit log, sessions and their per-user index, download counts — to small JSON objects under
-``state/`` in the object store as well (the way manifests are kept). Everything else (indexes,
-challenges, locks) stays in Redis only: it is rebuilt from manifests or is short-lived.
+the audit log, sessions and their per-user index, the admin's user list, download counts — to
+small JSON objects under ``state/`` in the object store as well (the way manifests are kept).
+Everything else (file indexes, challenges, locks) stays in Redis only: it is rebuilt from the
+manifests or is short-lived.
 
 Writes go to the object store first, then to Redis, so a record Redis holds is always durable.
 Reads are answered by Redis. Once Redis has been loaded from the records it holds a marker key;
@@ -37,10 +38,12 @@ log = logging.getLogger(__name__)
 RECORDS_PREFIX = "state/"
 MARKER_KEY = "durable:hydrated"
 
-# Single-valued records: one object each.
-DURABLE_STRING_PREFIXES = ("ban:", "block:", "auth:session:", "stats:downloads:")
-# Sorted sets: one object per member.
-DURABLE_ZSET_KEYS = frozenset({"audit", "reports"})
+# Single-valued records: one object each. ``reports:seen:`` keeps a repeated report from being
+# counted twice after a flush.
+DURABLE_STRING_PREFIXES = ("ban:", "block:", "auth:session:", "stats:downloads:", "reports:seen:")
+# Sorted sets: one object per member. ``idx:owners`` is the admin's user list: it also names users
+# who own nothing any more (a banned user whose files were removed), which manifests cannot rebuild.
+DURABLE_ZSET_KEYS = frozenset({"audit", "reports", "idx:owners"})
 DURABLE_ZSET_PREFIXES = ("auth:sessions:",)
 COUNTER_PREFIXES = ("stats:downloads:",)
 
