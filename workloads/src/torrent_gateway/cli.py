@@ -31,6 +31,8 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.logging.level, format=fmt, force=True)
     # urllib3 (MinIO SDK) logs every retry during an S3 outage; our own log line says it once.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    for note in settings.config_notes:  # keys of the original gateway's config file, translated
+        log.info("%s", note)
 
 
 def _load(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -44,7 +46,16 @@ def _load(args: argparse.Namespace, **overrides: Any) -> Settings:
     return load_settings(getattr(args, "config", None), **sections)
 
 
-def _run_server(app: Any, host: str, port: int, settings: Settings, *, tracker: bool = False) -> None:
+def _run_server(
+    app: Any,
+    host: str,
+    port: int,
+    settings: Settings,
+    *,
+    tracker: bool = False,
+    extra_ports: tuple[int, ...] = (),
+) -> None:
+    """Serve ``app`` on host:port, and on ``extra_ports`` of the same host (one server, one app)."""
     import uvicorn
 
     extra: dict[str, Any] = {}
@@ -52,18 +63,26 @@ def _run_server(app: Any, host: str, port: int, settings: Settings, *, tracker: 
         from .tracker.http_fast import TrackerHttpProtocol
 
         extra["http"] = TrackerHttpProtocol
-    config = uvicorn.Config(
-        app,
-        **extra,
-        host=host,
-        port=port,
-        log_level=settings.logging.level.lower(),
-        access_log=False,
-        proxy_headers=False,  # forwarded headers are only believed from trusted proxies (clientaddr)
-        timeout_keep_alive=30,
-        h11_max_incomplete_event_size=64 * 1024,
-    )
-    uvicorn.Server(config).run()
+
+    def config_for(listen_port: int) -> uvicorn.Config:
+        return uvicorn.Config(
+            app,
+            **extra,
+            host=host,
+            port=listen_port,
+            log_level=settings.logging.level.lower(),
+            access_log=False,
+            proxy_headers=False,  # forwarded headers are only believed from trusted proxies (clientaddr)
+            timeout_keep_alive=30,
+            h11_max_incomplete_event_size=64 * 1024,
+        )
+
+    config = config_for(port)
+    if not extra_ports:
+        uvicorn.Server(config).run()
+        return
+    sockets = [config.bind_socket(), *(config_for(p).bind_socket() for p in extra_ports)]
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -75,11 +94,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     log.info("effective configuration: %s", json.dumps(settings.redacted()))
     app = build_serve_app(settings)
-    print(
-        f"Torrent Gateway serving on http://{_display_host(settings.gateway.host)}:{settings.gateway.port}",
-        flush=True,
+    host = _display_host(settings.gateway.host)
+    print(f"Torrent Gateway serving on http://{host}:{settings.gateway.port}", flush=True)
+    blossom_port = settings.blossom.serve_port if settings.blossom.enabled else 0
+    extra_ports = (blossom_port,) if blossom_port and blossom_port != settings.gateway.port else ()
+    if extra_ports:
+        print(f"Blossom also on http://{host}:{blossom_port}", flush=True)
+    _run_server(
+        app, settings.gateway.host, settings.gateway.port, settings, tracker=True, extra_ports=extra_ports
     )
-    _run_server(app, settings.gateway.host, settings.gateway.port, settings, tracker=True)
     return 0
 
 
