@@ -63,6 +63,31 @@ CREATE TABLE IF NOT EXISTS hash (
 """
 
 
+# Overwrite a string (or create it); a collection under the key matches no row (slow path).
+_SET_STRING = """
+INSERT INTO kv(key, kind, value, expires) VALUES (?1, 0, ?2, ?3)
+ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires WHERE kv.kind = 0
+RETURNING 1
+"""
+
+# Counters are kept as decimal TEXT. An expired counter starts again (with the new TTL); an
+# existing one keeps its expiry. A collection or a non-integer value matches no row (slow path).
+_INCR = """
+INSERT INTO kv(key, kind, value, expires) VALUES (:key, 0, CAST(:amount AS TEXT), :deadline)
+ON CONFLICT(key) DO UPDATE SET
+    value = CASE WHEN kv.expires IS NOT NULL AND kv.expires <= :now THEN CAST(:amount AS TEXT)
+                 ELSE CAST(CAST(kv.value AS INTEGER) + :amount AS TEXT) END,
+    expires = CASE WHEN kv.expires IS NOT NULL AND kv.expires <= :now THEN :deadline ELSE kv.expires END
+WHERE kv.kind = 0 AND CAST(CAST(kv.value AS INTEGER) AS TEXT) = CAST(kv.value AS TEXT)
+RETURNING value
+"""
+
+
+def _as_bytes(value: object) -> bytes:
+    # Values are BLOBs, except counters, which the single-statement increment keeps as TEXT.
+    return value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
+
+
 def _like_escape(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -140,6 +165,18 @@ class SQLiteStateStore(StateStore):
             if self._writes % SWEEP_EVERY_WRITES == 0:
                 self._sweep()
 
+    def _write_one(self, sql: str, params: object) -> tuple[object, ...] | None:
+        """One self-contained write statement with RETURNING; None when it matched no row."""
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            except sqlite3.OperationalError as exc:
+                raise StateUnavailable(f"sqlite state store: {exc}") from exc
+            self._writes += 1
+            if self._writes % SWEEP_EVERY_WRITES == 0:
+                self._sweep()
+        return rows[0] if rows else None
+
     def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
         with self._lock:
             try:
@@ -197,9 +234,14 @@ class SQLiteStateStore(StateStore):
         _, value, expires = rows[0]
         if expires is not None and expires <= self._clock():  # type: ignore[operator]
             return None
-        return bytes(value)  # type: ignore[arg-type]
+        return _as_bytes(value)
 
     async def set(self, key: str, value: bytes, ttl: float | None = None, *, only_new: bool = False) -> bool:
+        if (
+            not only_new
+            and self._write_one(_SET_STRING, (key, bytes(value), self._deadline(ttl))) is not None
+        ):
+            return True
         with self._tx() as db:
             kind = self._kind(db, key)
             if only_new and kind is not None:
@@ -218,7 +260,7 @@ class SQLiteStateStore(StateStore):
                 return None
             (value,) = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
             self._drop(db, key)
-        return bytes(value)
+        return _as_bytes(value)
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -232,12 +274,19 @@ class SQLiteStateStore(StateStore):
         return removed
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        # The hot path (download counts, windows): one statement, one implicit transaction.
+        row = self._write_one(
+            _INCR, {"key": key, "amount": amount, "deadline": self._deadline(ttl), "now": self._clock()}
+        )
+        if row is not None:
+            return int(row[0])
+        # A collection under the key, or a value that is not an integer: the slow path says which.
         with self._tx() as db:
             kind = self._kind(db, key)
             if kind == KIND_STRING:
                 (raw,) = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
                 try:
-                    value = int(bytes(raw)) + amount
+                    value = int(_as_bytes(raw)) + amount
                 except ValueError:
                     raise ValueError(f"value of {key!r} is not an integer") from None
                 db.execute("UPDATE kv SET value = ? WHERE key = ?", (str(value).encode(), key))
