@@ -43,6 +43,23 @@ async def test_reopened_file_keeps_every_kind_of_record_and_its_ttl(tmp_path: Pa
         await reopened.close()
 
 
+async def test_deferred_counts_are_read_back_and_written_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = SQLiteStateStore(path, checkpoint_interval=0)
+    for _ in range(10):
+        await store.incr("stats:downloads:f")
+    assert await store.get("stats:downloads:f") == b"10"
+    assert await store.scan("stats:") == ["stats:downloads:f"]
+    assert await store.incr("stats:downloads:g", 5) == 5
+    await store.close()
+    reopened = SQLiteStateStore(path, checkpoint_interval=0)
+    try:
+        assert await reopened.get("stats:downloads:f") == b"10"
+        assert await reopened.get("stats:downloads:g") == b"5"
+    finally:
+        await reopened.close()
+
+
 def test_writes_survive_sigkill_of_the_writer(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     script = textwrap.dedent(
@@ -54,7 +71,10 @@ def test_writes_survive_sigkill_of_the_writer(tmp_path: Path) -> None:
             store = SQLiteStateStore({str(path)!r}, checkpoint_interval=3600)
             for i in range(200):
                 await store.incr("stats:downloads:f", 1)
-                await store.set(f"block:{{i}}", b"x")
+                await store.set(f"block:{{i}}", b"x")  # every other write commits pending counts too
+            for i in range(100):
+                await store.incr("stats:downloads:f", 1)  # a burst of counts alone: group-committed
+            await asyncio.sleep(0.3)  # longer than COUNTER_COMMIT_DELAY
             print("written", flush=True)
             time.sleep(60)
 
@@ -79,7 +99,7 @@ def test_writes_survive_sigkill_of_the_writer(tmp_path: Path) -> None:
     async def check() -> None:
         store = SQLiteStateStore(path)
         try:
-            assert await store.get("stats:downloads:f") == b"200"
+            assert await store.get("stats:downloads:f") == b"300"
             assert len(await store.scan("block:")) == 200
         finally:
             await store.close()
