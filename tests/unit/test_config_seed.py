@@ -56,8 +56,11 @@ def test_one_note_per_translated_seed_key() -> None:
 
 def test_our_own_file_gives_no_notes(tmp_path: Path) -> None:
     ours = tmp_path / "ours.yaml"
-    ours.write_text("storage:\n  path: /srv/data\n  max_file_size: 1048576\n")
-    assert load_settings(ours).config_notes == []
+    ours.write_text("storage:\n  path: /srv/data\n  max_file_size: 1048576\nblossom:\n  port: 8089\n")
+    settings = load_settings(ours)
+    assert settings.config_notes == []
+    # blossom.port is ours too (the standalone Blossom component): no extra serve listener.
+    assert (settings.blossom.port, settings.blossom.serve_port) == (8089, 0)
 
 
 def test_a_key_nobody_knows_is_still_an_error_with_a_suggestion(tmp_path: Path) -> None:

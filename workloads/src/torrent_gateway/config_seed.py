@@ -110,6 +110,11 @@ SEED_KEYS: dict[str, Rule] = {
     ),
 }
 
+# Seed keys that are also keys of ours with another meaning: translated only in a file that is
+# recognisably the seed's (it has a key only the seed has), and kept as ours as well.
+# ``blossom.port`` is our standalone Blossom component's port, and the seed's Blossom listener.
+SHARED_KEYS = frozenset({"blossom.port"})
+
 # The YAML paths under which a value is a size in our own model too ("10MB" accepted there).
 _OUR_SIZE_KEYS = {
     "storage.blob_threshold",
@@ -167,8 +172,13 @@ def translate_seed_config(
         return data
     flat = _flatten(data)
     result = _copy(data)
+    is_seed_file = any(
+        key in SEED_KEYS and key not in SHARED_KEYS and SEED_KEYS[key][0] != key for key in flat
+    )
     for dotted, value in flat.items():
         rule = SEED_KEYS.get(dotted)
+        if dotted in SHARED_KEYS and not is_seed_file:
+            continue
         if rule is None:
             if dotted in _OUR_SIZE_KEYS and isinstance(value, str):
                 size = parse_size(value, dotted)
@@ -181,7 +191,7 @@ def translate_seed_config(
         converted = convert(value, dotted)
         if target == dotted and converted == value:
             continue  # one of our own keys, already in our form
-        if target != dotted:
+        if target != dotted and dotted not in SHARED_KEYS:
             _pop(result, dotted)
         if target is None:
             notes.append(f"{source}: seed key {dotted} ignored: {meaning}")
