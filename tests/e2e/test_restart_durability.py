@@ -6,9 +6,9 @@ started again, killed (SIGKILL) and started again. After each start every sessio
 report, audit entry, file list and download count is what it was, the blocked file is still
 refused with 451 and the banned user still cannot log in.
 
-Two compositions: one process on its SQLite state file (the default), and cluster mode (Redis
-state, the object store keeping the durable records) with Redis flushed (FLUSHALL) before each
-start — as if Redis had restarted empty or evicted everything.
+Three compositions: one process on its SQLite state file (the default), and cluster mode (Redis
+state, the object store keeping the durable records) with Redis flushed before each start — as if
+Redis had restarted empty — once on the filesystem object store and once on S3 (moto's server).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import redis
 
 from tests.integration.nostr.helpers import sdk_sign
 from tests.support.process import GatewayProcess
-from tests.support.servers import RedisServer
+from tests.support.servers import RedisServer, S3Server
 
 # A database of its own on the shared test Redis, so FLUSHDB here disturbs no other suite.
 REDIS_DB = 13
@@ -80,7 +80,7 @@ def snapshot(base: str, admin: dict[str, str], users: dict[str, dict[str, str]])
     return view
 
 
-@pytest.fixture(params=["sqlite", "cluster"])
+@pytest.fixture(params=["sqlite", "cluster", "cluster-s3"])
 def mode(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str], Any]]:
     """(name, extra environment, a function run before each start)."""
     if request.param == "sqlite":
@@ -90,8 +90,20 @@ def mode(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str], 
     url = server.url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     client = redis.Redis.from_url(url)
     client.flushdb()
+    env = {"TGW_STATE__BACKEND": "redis", "TGW_STATE__REDIS_URL": url}
+    if request.param == "cluster-s3":
+        s3: S3Server = request.getfixturevalue("s3_server")
+        tmp_path: Path = request.getfixturevalue("tmp_path")
+        env |= {
+            "TGW_STORAGE__BACKEND": "s3",
+            "TGW_STORAGE__S3__ENDPOINT": s3.endpoint,
+            "TGW_STORAGE__S3__ACCESS_KEY": s3.access_key,
+            "TGW_STORAGE__S3__SECRET_KEY": s3.secret_key,
+            "TGW_STORAGE__S3__BUCKET": f"restart-{os.getpid()}-{time.monotonic_ns()}",
+            "TGW_STORAGE__S3__CACHE_DIR": str(tmp_path / "s3-cache"),
+        }
     try:
-        yield "cluster", {"TGW_STATE__BACKEND": "redis", "TGW_STATE__REDIS_URL": url}, client.flushdb
+        yield request.param, env, client.flushdb
     finally:
         client.close()
 
