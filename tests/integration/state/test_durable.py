@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -99,3 +102,45 @@ async def test_hydrate_rebuilds_an_empty_redis(durable: DurableStateStore) -> No
     assert await durable.hydrate() == 2
     assert await durable.inner.get("ban:carol") == b"{}"
     assert await durable.inner.zcard("reports") == 1
+
+
+async def test_damaged_record_objects_are_skipped_not_fatal(durable: DurableStateStore) -> None:
+    await durable.set("ban:kept", b"{}")
+    records = durable.records
+    await records.put_bytes("state/kv/" + "0" * 64 + ".json", b"\xff not json")
+    await records.put_bytes("state/kv/" + "1" * 64 + ".json", b"[1, 2]")
+    await records.put_bytes("state/kv/" + "2" * 64 + ".json", b'{"key": "ban:x", "value": "***"}')
+    await records.put_bytes("state/kv/" + "3" * 64 + ".json", b'{"key": 5, "value": ""}')
+    await records.put_bytes("state/z/" + "4" * 64 + "/m.json", b'{"key": "audit", "member": 1, "score": "x"}')
+    await flush(durable)
+    assert await durable.get("ban:kept") == b"{}"
+    assert await durable.scan("ban:") == ["ban:kept"]
+    assert await durable.zcard("audit") == 0
+
+
+async def test_reindex_command_reloads_the_records_into_redis(
+    durable: DurableStateStore, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    await durable.set("block:" + "b" * 64, b'{"reason":"dmca"}')
+    await durable.zadd("audit", "entry", 1)
+    await flush(durable)
+    env = {
+        **os.environ,
+        "TGW_STATE__BACKEND": "redis",
+        "TGW_STATE__REDIS_URL": redis_url(redis_server, DB),
+        "TGW_LOGGING__LEVEL": "WARNING",
+    }
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "torrent_gateway.cli", "reindex", "--data", str(tmp_path / "objects")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "reloaded 2 durable records" in result.stdout
+    # Straight from Redis, without the wrapper's fallback.
+    assert await durable.inner.get("block:" + "b" * 64) == b'{"reason":"dmca"}'
+    assert await durable.inner.zcard("audit") == 1
