@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .base import StateStore, StateUnavailable
 
@@ -92,9 +93,9 @@ RETURNING value
 """
 
 
-def _as_bytes(value: object) -> bytes:
+def _as_bytes(value: Any) -> bytes:
     # Values are BLOBs, except counters, which the single-statement increment keeps as TEXT.
-    return value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def _like_escape(prefix: str) -> str:
@@ -184,13 +185,13 @@ class SQLiteStateStore(StateStore):
             if self._writes % SWEEP_EVERY_WRITES == 0:
                 self._sweep()
 
-    def _write_one(self, sql: str, params: object) -> tuple[object, ...] | None:
+    def _write_one(self, sql: str, params: Any) -> Any:
         """One self-contained write statement with RETURNING; None when it matched no row."""
         with self._lock:
             if self._counters:
                 self._commit_counters()
             try:
-                rows = self._db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+                rows = self._db.execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
                 raise StateUnavailable(f"sqlite state store: {exc}") from exc
             self._writes += 1
@@ -251,7 +252,7 @@ class SQLiteStateStore(StateStore):
         self._schedule_counter_commit()
         return base + delta + amount
 
-    def _query(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    def _query(self, sql: str, params: tuple[object, ...]) -> list[Any]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
@@ -286,9 +287,9 @@ class SQLiteStateStore(StateStore):
         if not rows:
             return None
         kind, expires = rows[0]
-        if expires is not None and expires <= self._clock():  # type: ignore[operator]
+        if expires is not None and expires <= self._clock():
             return None
-        return int(kind)  # type: ignore[call-overload]
+        return int(kind)
 
     @staticmethod
     def _drop(db: sqlite3.Connection, key: str) -> int:
@@ -309,7 +310,7 @@ class SQLiteStateStore(StateStore):
         if not rows or rows[0][0] != KIND_STRING:
             return None
         _, value, expires = rows[0]
-        if expires is not None and expires <= self._clock():  # type: ignore[operator]
+        if expires is not None and expires <= self._clock():
             return None
         return _as_bytes(value)
 
@@ -423,7 +424,7 @@ class SQLiteStateStore(StateStore):
         if self._live_kind(key) != KIND_ZSET:
             return None
         rows = self._query("SELECT score FROM zset WHERE key = ? AND member = ?", (key, member))
-        return float(rows[0][0]) if rows else None  # type: ignore[arg-type]
+        return float(rows[0][0]) if rows else None
 
     async def zrange(
         self, key: str, start: int = 0, stop: int = -1, *, desc: bool = False
@@ -444,12 +445,12 @@ class SQLiteStateStore(StateStore):
             "LIMIT ? OFFSET ?",
             (key, stop - start + 1, start),
         )
-        return [(str(member), float(score)) for member, score in rows]  # type: ignore[arg-type]
+        return [(str(member), float(score)) for member, score in rows]
 
     async def zcard(self, key: str) -> int:
         if self._live_kind(key) != KIND_ZSET:
             return 0
-        return int(self._query("SELECT COUNT(*) FROM zset WHERE key = ?", (key,))[0][0])  # type: ignore[call-overload]
+        return int(self._query("SELECT COUNT(*) FROM zset WHERE key = ?", (key,))[0][0])
 
     # -- hashes ---------------------------------------------------------------------------------
     async def hset(self, key: str, field: str, value: bytes) -> None:
@@ -463,7 +464,7 @@ class SQLiteStateStore(StateStore):
         if self._live_kind(key) != KIND_HASH:
             return None
         rows = self._query("SELECT value FROM hash WHERE key = ? AND field = ?", (key, field))
-        return bytes(rows[0][0]) if rows else None  # type: ignore[arg-type]
+        return bytes(rows[0][0]) if rows else None
 
     async def hdel(self, key: str, *fields: str) -> int:
         if not fields:
@@ -482,7 +483,7 @@ class SQLiteStateStore(StateStore):
         if self._live_kind(key) != KIND_HASH:
             return {}
         rows = self._query("SELECT field, value FROM hash WHERE key = ?", (key,))
-        return {str(field): bytes(value) for field, value in rows}  # type: ignore[arg-type]
+        return {str(field): bytes(value) for field, value in rows}
 
     # -- admin ----------------------------------------------------------------------------------
     async def scan(self, prefix: str) -> list[str]:
