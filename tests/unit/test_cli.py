@@ -51,3 +51,13 @@ def test_config_is_accepted_before_and_after_the_subcommand(tmp_path: Path) -> N
         result = run(*args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert '"path": "/srv/custom-data"' in result.stdout
+
+
+def test_an_unreadable_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "state.sqlite3").write_bytes(b"this is not a database" * 300)
+    result = run("serve", "--data", str(data), "--host", "127.0.0.1", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "state store unavailable" in result.stderr and "state.sqlite3" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings
+from .state.base import StateUnavailable
 
 log = logging.getLogger("torrent_gateway")
 
@@ -293,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"torrent-gateway: {exc}", file=sys.stderr)
         return 2
+    except StateUnavailable as exc:
+        # At start-up: an unreadable state file (not SQLite, no permission) or no Redis.
+        print(f"torrent-gateway: state store unavailable: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
