@@ -129,3 +129,23 @@ def test_an_unusable_file_is_state_unavailable(tmp_path: Path) -> None:
     blocker.write_text("file")
     with pytest.raises(StateUnavailable, match="not-a-dir"):
         SQLiteStateStore(blocker / "state.sqlite3")
+
+
+def test_counts_are_committed_when_each_call_has_its_own_event_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    path = tmp_path / "state.sqlite3"
+    store = SQLiteStateStore(path, checkpoint_interval=0)
+    asyncio.run(store.incr("stats:downloads:f"))  # its loop closes before the commit is due
+
+    async def later() -> None:
+        await store.incr("stats:downloads:f")
+        await asyncio.sleep(0.3)
+
+    asyncio.run(later())
+    other = SQLiteStateStore(path, checkpoint_interval=0)
+    try:
+        assert asyncio.run(other.get("stats:downloads:f")) == b"2"  # committed, seen by another connection
+    finally:
+        asyncio.run(other.close())
+        asyncio.run(store.close())

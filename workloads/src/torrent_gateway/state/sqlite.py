@@ -141,6 +141,7 @@ class SQLiteStateStore(StateStore):
         # Group-committed counters: key -> (value in the file when first deferred, delta since).
         self._counters: dict[str, tuple[int, int]] = {}
         self._counter_commit: asyncio.TimerHandle | None = None
+        self._counter_loop: asyncio.AbstractEventLoop | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -225,8 +226,11 @@ class SQLiteStateStore(StateStore):
             self._schedule_counter_commit()
 
     def _schedule_counter_commit(self) -> None:
-        if self._counter_commit is None:
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        # A commit scheduled on another loop (an embedder that ran one loop per call, now closed)
+        # would never run: schedule one here.
+        if self._counter_commit is None or self._counter_loop is not loop:
+            self._counter_loop = loop
             self._counter_commit = loop.call_later(COUNTER_COMMIT_DELAY, self._scheduled_commit)
 
     def _deferred_incr(self, key: str, amount: int) -> int | None:
