@@ -149,3 +149,24 @@ def test_counts_are_committed_when_each_call_has_its_own_event_loop(tmp_path: Pa
     finally:
         asyncio.run(other.close())
         asyncio.run(store.close())
+
+
+async def test_expired_rows_are_swept_from_the_file(tmp_path: Path) -> None:
+    from torrent_gateway.state.sqlite import SWEEP_EVERY_WRITES
+
+    clock = FakeClock(now=1_000_000.0)
+    store = SQLiteStateStore(tmp_path / "state.sqlite3", clock=clock, checkpoint_interval=0)
+    try:
+        for i in range(50):
+            await store.set(f"auth:challenge:{i}", b"1", ttl=10)
+        await store.zadd("z-short", "m", 1)
+        await store.expire("z-short", 10)
+        clock.advance(11)
+        for i in range(SWEEP_EVERY_WRITES):
+            await store.set("other", str(i).encode())
+        rows = store._query("SELECT COUNT(*) FROM kv WHERE key != 'other'", ())
+        assert rows[0][0] == 0
+        assert store._query("SELECT COUNT(*) FROM zset", ())[0][0] == 0
+        assert await store.get("other") == str(SWEEP_EVERY_WRITES - 1).encode()
+    finally:
+        await store.close()

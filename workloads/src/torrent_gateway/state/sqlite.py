@@ -264,15 +264,23 @@ class SQLiteStateStore(StateStore):
                 raise StateUnavailable(f"sqlite state store: {exc}") from exc
 
     def _sweep(self) -> None:
-        # Keys nobody reads again still go away; readers already treat them as absent.
-        with contextlib.suppress(sqlite3.Error):
-            db = self._db
+        # Keys nobody reads again still go away; readers already treat them as absent, so a sweep
+        # that cannot run now (the file is busy) is simply tried again 1024 writes later.
+        db = self._db
+        try:
             db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            return
+        try:
             now = self._clock()
             expired = [k for (k,) in db.execute("SELECT key FROM kv WHERE expires <= ?", (now,))]
             for key in expired:
                 self._drop(db, key)
             db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.warning("sweep of expired state keys failed: %s", exc)
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
 
     def _kind(self, db: sqlite3.Connection, key: str) -> int | None:
         """The live key's kind, deleting it first when it has expired."""
