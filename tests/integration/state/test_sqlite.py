@@ -118,6 +118,8 @@ async def test_open_state_puts_the_file_under_the_data_directory(tmp_path: Path)
         assert isinstance(store, SQLiteStateStore)
         await store.set("k", b"v")
         assert (tmp_path / "data" / "state.sqlite3").is_file()
+        for name in ("state.sqlite3", "state.sqlite3-wal"):
+            assert (tmp_path / "data" / name).stat().st_mode & 0o777 == 0o600, name
     finally:
         await store.close()
     explicit = StateSettings(backend="sqlite", sqlite_path=str(tmp_path / "elsewhere" / "s.db"))

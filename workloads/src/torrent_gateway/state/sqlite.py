@@ -144,6 +144,10 @@ class SQLiteStateStore(StateStore):
         self._counter_loop: asyncio.AbstractEventLoop | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # Session digests and moderation records: readable by this service only. SQLite
+                # gives the -wal and -shm files the database file's mode.
+                self.path.touch(mode=0o600)
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
             )
