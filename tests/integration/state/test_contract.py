@@ -258,3 +258,12 @@ async def test_scan_many_keys(state: Harness) -> None:
 
 async def test_ping(state: Harness) -> None:
     assert await state.store.ping() is None  # answers without raising StateUnavailable
+
+
+async def test_counter_then_take_and_overwrite(state: Harness) -> None:
+    s = state.store
+    assert await s.incr("counter", 7) == 7
+    assert await s.take("counter") == b"7"
+    assert await s.incr("counter") == 1
+    await s.set("counter", b"41")
+    assert await s.incr("counter") == 42

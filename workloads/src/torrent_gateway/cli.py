@@ -1,7 +1,7 @@
 """The ``torrent-gateway`` command: run the whole system or one component, upload, reindex.
 
-``serve`` runs every component in one process with embedded defaults (local disk, in-memory
-state). ``gateway``, ``blossom``, ``tracker`` and ``dht`` run one component each, as the
+``serve`` runs every component in one process with embedded defaults (local disk, state in a
+SQLite file next to the data). ``gateway``, ``blossom``, ``tracker`` and ``dht`` run one component each, as the
 Kubernetes operator starts them; all of them read the same settings tree.
 """
 
@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .config import ConfigError, Settings, load_settings
+from .state.base import StateUnavailable
 
 log = logging.getLogger("torrent_gateway")
 
@@ -30,6 +32,8 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.logging.level, format=fmt, force=True)
     # urllib3 (MinIO SDK) logs every retry during an S3 outage; our own log line says it once.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    for note in settings.config_notes:  # keys of the original gateway's config file, translated
+        log.info("%s", note)
 
 
 def _load(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -43,7 +47,16 @@ def _load(args: argparse.Namespace, **overrides: Any) -> Settings:
     return load_settings(getattr(args, "config", None), **sections)
 
 
-def _run_server(app: Any, host: str, port: int, settings: Settings, *, tracker: bool = False) -> None:
+def _run_server(
+    app: Any,
+    host: str,
+    port: int,
+    settings: Settings,
+    *,
+    tracker: bool = False,
+    extra_ports: tuple[int, ...] = (),
+) -> None:
+    """Serve ``app`` on host:port, and on ``extra_ports`` of the same host (one server, one app)."""
     import uvicorn
 
     extra: dict[str, Any] = {}
@@ -51,18 +64,26 @@ def _run_server(app: Any, host: str, port: int, settings: Settings, *, tracker: 
         from .tracker.http_fast import TrackerHttpProtocol
 
         extra["http"] = TrackerHttpProtocol
-    config = uvicorn.Config(
-        app,
-        **extra,
-        host=host,
-        port=port,
-        log_level=settings.logging.level.lower(),
-        access_log=False,
-        proxy_headers=False,  # forwarded headers are only believed from trusted proxies (clientaddr)
-        timeout_keep_alive=30,
-        h11_max_incomplete_event_size=64 * 1024,
-    )
-    uvicorn.Server(config).run()
+
+    def config_for(listen_port: int) -> uvicorn.Config:
+        return uvicorn.Config(
+            app,
+            **extra,
+            host=host,
+            port=listen_port,
+            log_level=settings.logging.level.lower(),
+            access_log=False,
+            proxy_headers=False,  # forwarded headers are only believed from trusted proxies (clientaddr)
+            timeout_keep_alive=30,
+            h11_max_incomplete_event_size=64 * 1024,
+        )
+
+    config = config_for(port)
+    if not extra_ports:
+        uvicorn.Server(config).run()
+        return
+    sockets = [config.bind_socket(), *(config_for(p).bind_socket() for p in extra_ports)]
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -74,11 +95,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     log.info("effective configuration: %s", json.dumps(settings.redacted()))
     app = build_serve_app(settings)
-    print(
-        f"Torrent Gateway serving on http://{_display_host(settings.gateway.host)}:{settings.gateway.port}",
-        flush=True,
+    host = _display_host(settings.gateway.host)
+    print(f"Torrent Gateway serving on http://{host}:{settings.gateway.port}", flush=True)
+    blossom_port = settings.blossom.serve_port if settings.blossom.enabled else 0
+    extra_ports = (blossom_port,) if blossom_port and blossom_port != settings.gateway.port else ()
+    if extra_ports:
+        print(f"Blossom also on http://{host}:{blossom_port}", flush=True)
+    _run_server(
+        app, settings.gateway.host, settings.gateway.port, settings, tracker=True, extra_ports=extra_ports
     )
-    _run_server(app, settings.gateway.host, settings.gateway.port, settings, tracker=True)
     return 0
 
 
@@ -150,15 +175,23 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     _configure_logging(settings)
     from .services import build_services
 
-    async def run() -> int:
+    async def run() -> tuple[int, int | None]:
+        from .state.durable import DurableStateStore
+
         services = build_services(settings)
         try:
-            return await services.catalog.reindex()
+            records = None
+            if isinstance(services.state, DurableStateStore):
+                # Cluster mode: bans, blocks, sessions, reports and audit back into Redis first.
+                records = await services.state.hydrate()
+            return await services.catalog.reindex(), records
         finally:
             await services.close()
 
-    count = asyncio.run(run())
+    count, records = asyncio.run(run())
     print(f"reindexed {count} files")
+    if records is not None:
+        print(f"reloaded {records} durable records")
     return 0
 
 
@@ -191,12 +224,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_HELP = "YAML settings file (default: $TGW_CONFIG or ./configs/config.yaml)"
+
+
+def _plain(text: str) -> str:
+    """Docstring text for the terminal: reStructuredText literals lose their backticks."""
+    return text.replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="torrent-gateway", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="YAML settings file (default: $TGW_CONFIG or ./configs/config.yaml)")
+    parser = argparse.ArgumentParser(prog="torrent-gateway", description=_plain(__doc__.splitlines()[0]))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    # Each subcommand takes --config too (``serve --config X``); SUPPRESS keeps a value given before
+    # the subcommand when none is given after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run every component in one process")
+    serve = sub.add_parser("serve", parents=[common], help="run every component in one process")
     serve.add_argument("--data", help="storage directory (storage.path)")
     serve.add_argument("--port", type=int, help="gateway port (gateway.port)")
     serve.add_argument("--host", help="bind address (gateway.host)")
@@ -208,10 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("tracker", "run the tracker (HTTP, UDP, WebSocket)"),
         ("dht", "run the DHT node and seeder"),
     ]:
-        component = sub.add_parser(name, help=text)
+        component = sub.add_parser(name, parents=[common], help=text)
         component.set_defaults(func=cmd_component)
 
-    upload = sub.add_parser("upload", help="upload a file to a running gateway and print its links")
+    upload = sub.add_parser(
+        "upload", parents=[common], help="upload a file to a running gateway and print its links"
+    )
     upload.add_argument("file")
     upload.add_argument("--server", default=os.environ.get("TGW_SERVER", "http://localhost:9876"))
     upload.add_argument("--token", default=os.environ.get("TGW_TOKEN"), help="session token (Bearer)")
@@ -219,18 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--quiet", action="store_true", help="no progress bar")
     upload.set_defaults(func=cmd_upload)
 
-    reindex = sub.add_parser("reindex", help="rebuild the state indexes from the manifests")
+    reindex = sub.add_parser("reindex", parents=[common], help="rebuild the state indexes from the manifests")
     reindex.add_argument("--data", help="storage directory (storage.path)")
     reindex.set_defaults(func=cmd_reindex)
 
-    gc = sub.add_parser("gc", help="remove bytes no file references (and files past retention)")
+    gc = sub.add_parser(
+        "gc", parents=[common], help="remove bytes no file references (and files past retention)"
+    )
     gc.add_argument("--data", help="storage directory (storage.path)")
     gc.add_argument(
         "--grace", type=float, help="seconds of grace for young objects (default: gc.grace_period)"
     )
     gc.set_defaults(func=cmd_gc)
 
-    check = sub.add_parser("check-config", help="validate the configuration and print it (secrets masked)")
+    check = sub.add_parser(
+        "check-config", parents=[common], help="validate the configuration and print it (secrets masked)"
+    )
     check.set_defaults(func=cmd_check_config)
     return parser
 
@@ -242,8 +294,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"torrent-gateway: {exc}", file=sys.stderr)
         return 2
+    except StateUnavailable as exc:
+        # At start-up: an unreadable state file (not SQLite, no permission) or no Redis.
+        print(f"torrent-gateway: state store unavailable: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (``check-config | head -1``): not an error. Point stdout at /dev/null so
+        # the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 Sources, strongest first: values passed in code, environment variables
 (``TGW_<SECTION>__<KEY>``, e.g. ``TGW_STORAGE__BLOB_THRESHOLD``), the YAML file
-(``configs/config.yaml`` or ``--config``/``TGW_CONFIG``), then the defaults below.
+(``configs/config.yaml`` or ``--config``/``TGW_CONFIG``), then the defaults below. The YAML
+file may also be the original gateway's: ``config_seed`` moves its keys to ours first.
 The Kubernetes operator renders this same model into a ConfigMap and env vars, so a
 workload in a cluster starts from exactly what the operator gave it.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -16,7 +18,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -155,7 +165,14 @@ class StorageSettings(_Section):
 
 
 class StateSettings(_Section):
-    backend: Literal["memory", "redis"] = Field("memory", description="State store backend.")
+    backend: Literal["sqlite", "memory", "redis"] = Field(
+        "sqlite",
+        description="State store backend: sqlite (one process, survives restarts), memory (tests: lost "
+        "on exit), redis (cluster; records that must outlive a cache are also kept in the object store).",
+    )
+    sqlite_path: str = Field(
+        "", description="SQLite state file of the sqlite backend (default: <storage.path>/state.sqlite3)."
+    )
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (may carry a password)."
     )
@@ -173,6 +190,13 @@ class BlossomSettings(_Section):
     enabled: bool = Field(True, description="Serve the Blossom API (mounted at / in serve mode).")
     host: str = Field("0.0.0.0", description="Bind address of the standalone Blossom component.")
     port: int = Field(8081, ge=0, le=65535, description="Port of the standalone Blossom component.")
+    serve_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="serve: also answer on this port (Blossom is at / there, as the original gateway's "
+        "Blossom port was); 0: only on gateway.port.",
+    )
     public_url: str = Field("", description="Base URL used in blob descriptors (empty: from request).")
     require_auth: list[BlossomVerb] = Field(
         default_factory=lambda: list(DEFAULT_AUTH_VERBS),
@@ -441,6 +465,13 @@ class Settings(BaseSettings):
     gc: GCSettings = Field(default_factory=GCSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
+    # One line per key of the original gateway's config file that was translated (logged at start).
+    _config_notes: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def config_notes(self) -> list[str]:
+        return list(self._config_notes)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -453,7 +484,7 @@ class Settings(BaseSettings):
         yaml_file = _active_yaml_file()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_file is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+            sources.append(_SeedAwareYamlSource(settings_cls, yaml_file=yaml_file))
         return tuple(sources)
 
     def redacted(self) -> dict[str, Any]:
@@ -461,7 +492,19 @@ class Settings(BaseSettings):
         return json.loads(self.model_dump_json())
 
 
+class _SeedAwareYamlSource(YamlConfigSettingsSource):
+    """The YAML file, with the original gateway's keys moved to ours (config_seed)."""
+
+    def _read_file(self, file_path: Path) -> dict[str, Any]:
+        from .config_seed import translate_seed_config
+
+        data = super()._read_file(file_path)
+        notes = _notes_sink[-1] if _notes_sink else []
+        return translate_seed_config(data, notes, source=str(file_path))
+
+
 _yaml_override: list[Path | None] = []
+_notes_sink: list[list[str]] = []
 
 
 def _active_yaml_file() -> Path | None:
@@ -483,13 +526,22 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     path = Path(config_file) if config_file is not None else None
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    from .config_seed import SeedConfigError
+
     _yaml_override.append(path if path is not None else _active_yaml_file())
+    notes: list[str] = []
+    _notes_sink.append(notes)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    except SeedConfigError as exc:
+        raise ConfigError(f"invalid configuration:\n  {exc}") from None
     finally:
         _yaml_override.pop()
+        _notes_sink.pop()
+    settings._config_notes = notes
+    return settings
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -498,8 +550,30 @@ def describe_validation_error(exc: ValidationError) -> str:
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(root)"
         env = "TGW_" + "__".join(str(part).upper() for part in error["loc"])
-        lines.append(f"  {key} (env {env}): {error['msg']}")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key" + _did_you_mean([str(part) for part in error["loc"]])
+        lines.append(f"  {key} (env {env}): {message}")
     return "\n".join(lines)
+
+
+def _did_you_mean(loc: list[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest key of the same section, or nothing."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    from .config_seed import SEED_KEYS
+
+    section = ".".join(loc[:-1])
+    known = {".".join([*loc[:-1], name]) for name in model.model_fields}
+    # The original gateway's keys are known too: a typo in a seed file gets the seed key suggested.
+    known.update(key for key in SEED_KEYS if key.rpartition(".")[0] == section)
+    close = difflib.get_close_matches(".".join(loc), sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @lru_cache(maxsize=1)

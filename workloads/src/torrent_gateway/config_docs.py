@@ -53,7 +53,8 @@ def _render(model: BaseModel, path: list[str], indent: int, lines: list[str]) ->
 SECTION_TITLES = {
     "gateway": "The gateway: REST API, web UI, WebSeed, downloads.",
     "storage": "Where file bytes live: a local directory or an S3/MinIO bucket.",
-    "state": "Sessions, rate-limit buckets, tracker swarms, indexes: in memory or in Redis.",
+    "state": "Sessions, bans, blocks, reports, audit, counters, indexes: in a SQLite file (one process), "
+    "in Redis with durable records in the object store (cluster), or in memory (tests).",
     "blossom": "The Blossom server (BUD-01/02/04/06/08/09/11/12).",
     "tracker": "The BitTorrent tracker: HTTP, UDP (BEP 15) and WebSocket (WebTorrent).",
     "dht": "The mainline DHT node and seeder (libtorrent).",

@@ -89,7 +89,7 @@ def build_tracker_app(settings: Settings) -> Any:
     from .state import open_state
     from .tracker import Tracker, open_swarm_store
 
-    state = open_state(settings.state)
+    state = open_state(settings.state, data_dir=settings.storage.path)
     swarms = open_swarm_store(settings)
     tracker = Tracker(settings, swarms, is_known=_known_infohash(state))
 

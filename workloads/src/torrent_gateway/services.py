@@ -95,7 +95,7 @@ def build_services(
     settings: Settings, *, store: ObjectStore | None = None, state: StateStore | None = None
 ) -> Services:
     store = store or open_store(settings.storage)
-    state = state or open_state(settings.state)
+    state = state or open_state(settings.state, data_dir=settings.storage.path, records=store)
     catalog = Catalog(store, state)
     cache = ChunkCache(settings.gateway.chunk_cache_bytes)
     return Services(

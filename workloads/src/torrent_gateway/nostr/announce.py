@@ -52,7 +52,8 @@ def _human_size(size: int) -> str:
 
 
 def build_file_metadata(manifest: Manifest, settings: Settings, created_at: int) -> Template:
-    """The NIP-94 kind 1063 template: url, m, x, ox, size, magnet, i, alt (+ Blossom fallback)."""
+    """The NIP-94 kind 1063 template: url, m, x, ox, size, magnet, i, alt (+ Blossom fallback), and
+    ``name``, which the original gateway's announcements carried and its readers look for."""
     links = file_links(None, settings, manifest)
     tags = [
         ["url", links["download"]],
@@ -63,6 +64,7 @@ def build_file_metadata(manifest: Manifest, settings: Settings, created_at: int)
         ["magnet", links["magnet"]],
         ["i", manifest.infohash],
         ["alt", f"File: {manifest.name} ({_human_size(manifest.size)})"],
+        ["name", manifest.name],
     ]
     if "blossom" in links:
         tags.append(["fallback", links["blossom"]])

@@ -32,10 +32,10 @@ __all__ = [
 
 
 def open_limiter(settings: Settings) -> Limiter:
-    """The limiter backend for this deployment: in-process for ``state.backend == "memory"``,
+    """The limiter backend for this deployment: in-process unless ``state.backend`` is redis,
     Redis on ``state.redis_url`` otherwise (shared by every replica)."""
     normalise_fail_open(settings.rate_limiting.fail_open)  # refuse a bad config at start-up
-    if settings.state.backend == "memory":
+    if settings.state.backend != "redis":
         from .memory import MemoryLimiter
 
         return MemoryLimiter()
