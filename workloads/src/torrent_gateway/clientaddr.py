@@ -9,9 +9,9 @@ so a client cannot spoof its way around a rate limit or a tracker's address.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -94,7 +94,7 @@ def client_address(
 
 
 def scope_client_address(
-    scope: dict,  # type: ignore[type-arg]
+    scope: Mapping[str, Any],
     trusted_proxies: Sequence[str],
     header: ForwardedHeader = DEFAULT_FORWARDED_HEADER,
 ) -> str:

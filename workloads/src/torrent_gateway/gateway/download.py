@@ -112,7 +112,7 @@ class FileResponse(Response):
             super().__init__(content=body, status_code=416, headers=headers)
             self.body_length = -1
             return
-        self.media_type = content_type = clean_media_type(manifest.mime_type)
+        self.media_type = self.part_media_type = content_type = clean_media_type(manifest.mime_type)
         if self.ranges is not None:
             status = 206
             if len(self.ranges) == 1:
@@ -145,7 +145,7 @@ class FileResponse(Response):
         try:
             for span in spans:
                 if self.boundary:
-                    part = multipart_part_header(self.boundary, self.media_type, span, manifest.size)
+                    part = multipart_part_header(self.boundary, self.part_media_type, span, manifest.size)
                     await send({"type": "http.response.body", "body": part, "more_body": True})
                 async for data in reader.iter_range(manifest, span.start, span.end):
                     await send({"type": "http.response.body", "body": data, "more_body": True})
