@@ -122,6 +122,9 @@ def session_settings(role: Role, options: P2POptions, *, node_address: str | Non
                 "dont_count_slow_torrents": True,
                 "seed_choking_algorithm": 1,  # fastest upload: hand slots to the quickest peers
                 "announce_to_all_tiers": False,
+                # Announce when our tracker asks (its ``interval``): libtorrent's floor of 300 s
+                # would hold back any shorter interval; the tracker's own ``min interval`` is ours.
+                "min_announce_interval": max(1, options.tracker_min_interval),
                 "connections_limit": 500,
             }
         )
