@@ -70,14 +70,14 @@ def p2p_extension(**overrides: Any) -> Callable[[FastAPI, Services], None]:
 
     def extension(app: FastAPI, services: Services) -> None:
         settings = services.settings
-        options = default_options(settings).with_overrides(
-            host="127.0.0.1",
-            peer_port=0,
-            data_dir=Path(settings.storage.path) / "p2p",
-            stats_interval=0.5,
-            lookup_timeout=3.0,
-            **overrides,
-        )
+        values: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "peer_port": 0,
+            "data_dir": Path(settings.storage.path) / "p2p",
+            "stats_interval": 0.5,
+            "lookup_timeout": 3.0,
+        }
+        options = default_options(settings).with_overrides(**{**values, **overrides})
         install_p2p(app, services, options=options)
 
     return extension

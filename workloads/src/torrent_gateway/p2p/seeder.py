@@ -416,7 +416,12 @@ class Seeder:
     async def _announce(self, entry: SeedEntry) -> None:
         if self.session.session is None:
             return
-        self.session.session.dht_announce(sha1_hash(entry.infohash), self.session.port, 0)
+        # implied_port: the storing node records the port each announce leaves from; libtorrent
+        # serves TCP and UDP on one port per socket, and a wildcard bind with port 0 gives every
+        # interface its own port, so no single configured number would be right.
+        self.session.session.dht_announce(
+            sha1_hash(entry.infohash), self.session.port, lt.announce_flags_t.implied_port
+        )
         entry.announces += 1
         entry.announced_at = time.time()
         metrics.DHT_ANNOUNCES.inc()
