@@ -39,6 +39,7 @@ class Job:
 class Client:
     name = ""
     package = ""  # the Debian package or the PyPI distribution it comes from
+    program = ""  # the executable that must be installed
     quick = False  # part of the quick half (make test)
 
     def version(self) -> str:
@@ -49,7 +50,7 @@ class Client:
 
 
 class Aria2(Client):
-    name, package, quick = "aria2", "aria2 (Debian)", True
+    name, package, program, quick = "aria2", "aria2 (Debian)", "aria2c", True
 
     def version(self) -> str:
         return subprocess.run(["aria2c", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
@@ -82,7 +83,7 @@ class Aria2(Client):
 
 
 class Libtorrent(Client):
-    name, package, quick = "libtorrent", "libtorrent (PyPI, the venv's)", True
+    name, package, program, quick = "libtorrent", "libtorrent (PyPI, the venv's)", sys.executable, True
 
     def version(self) -> str:
         import libtorrent
@@ -99,7 +100,7 @@ class Libtorrent(Client):
 
 
 class Transmission(Client):
-    name, package = "transmission", "transmission-cli (Debian)"
+    name, package, program = "transmission", "transmission-cli (Debian)", "transmission-cli"
 
     def version(self) -> str:
         out = subprocess.run(["transmission-cli", "--version"], capture_output=True, text=True)
