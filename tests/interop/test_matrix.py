@@ -23,7 +23,7 @@ from .conftest import Matrix
 from .gateway import Gateway
 from .netns import Host, Lab
 
-TIME_LIMIT = 90.0  # seconds per cell (and per run of the resume cell)
+TIME_LIMIT = 120.0  # seconds per cell (and per run of the resume cell)
 KILL_WITHIN = 45.0  # the rate-limited first run of the resume cell is killed at a quarter, or then
 
 
