@@ -460,7 +460,10 @@ class Seeder:
     async def _stats_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.stats_interval)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # one bad round must not end the peer book's updates
+                log.warning("seeder stats round failed", exc_info=True)
 
     async def refresh(self) -> None:
         """Ask libtorrent for torrent states (answers arrive as alerts) and note our peers' RTTs."""
