@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--dht", default="")
     parser.add_argument("--rate", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--stay", action="store_true", help="keep seeding until killed (swarm bench)")
     args = parser.parse_args()
     session = lt.session(
         {
@@ -63,8 +64,10 @@ def main() -> int:
         {"webseed" if p.flags & lt.peer_info.web_seed else "peer" for p in handle.get_peer_info()}
     )
     summary = {"ok": True, "downloaded": status.total_payload_download, "sources": sources}
+    print(json.dumps(summary), flush=True)
+    while args.stay:
+        time.sleep(1)
     del session  # flushes the write buffer before the harness reads the file
-    print(json.dumps(summary))
     return 0
 
 
