@@ -168,6 +168,7 @@ def _next_announce_in(pack: dict, tmp_path: Path, *, interval: int) -> float:  #
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tracker)
+    server.handle_error = lambda *_: None  # type: ignore[method-assign]  # libtorrent may hang up early
     threading.Thread(target=server.serve_forever, daemon=True).start()
     data = b"x" * 40_000
     (tmp_path / "f").write_bytes(data)
