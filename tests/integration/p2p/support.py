@@ -32,8 +32,9 @@ LOOPBACK_DHT = {
 }
 
 
-def client_session(*, dht_bootstrap: str | None = None) -> Any:
-    """A libtorrent client on 127.0.0.1; DHT on only when ``dht_bootstrap`` (host:port) is given."""
+def client_session(*, dht_bootstrap: str | None = None, **settings: Any) -> Any:
+    """A libtorrent client on 127.0.0.1; DHT on only when ``dht_bootstrap`` (host:port) is given;
+    ``settings`` are added to the pack (some, like the local-network rate limits, only work there)."""
     pack: dict[str, Any] = {
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": dht_bootstrap is not None,
@@ -48,6 +49,7 @@ def client_session(*, dht_bootstrap: str | None = None) -> Any:
             lt.alert_category.error | lt.alert_category.status | lt.alert_category.dht_operation
         ),
         **LOOPBACK_DHT,
+        **settings,
     }
     return lt.session(pack)
 
@@ -68,14 +70,14 @@ def p2p_extension(**overrides: Any) -> Callable[[FastAPI, Services], None]:
 
     def extension(app: FastAPI, services: Services) -> None:
         settings = services.settings
-        options = default_options(settings).with_overrides(
-            host="127.0.0.1",
-            peer_port=0,
-            data_dir=Path(settings.storage.path) / "p2p",
-            stats_interval=0.5,
-            lookup_timeout=3.0,
-            **overrides,
-        )
+        values: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "peer_port": 0,
+            "data_dir": Path(settings.storage.path) / "p2p",
+            "stats_interval": 0.5,
+            "lookup_timeout": 3.0,
+        }
+        options = default_options(settings).with_overrides(**{**values, **overrides})
         install_p2p(app, services, options=options)
 
     return extension

@@ -7,11 +7,21 @@ from collections.abc import Iterator
 from urllib.parse import quote_from_bytes
 
 import httpx
+import libtorrent as lt
 import pytest
 
 from tests.support.gateway import RunningGateway
 
-from .support import diagnostics, p2p_gateway, scrape, seeding, upload, wait_until
+from .support import (
+    bare_torrent,
+    client_session,
+    diagnostics,
+    p2p_gateway,
+    scrape,
+    seeding,
+    upload,
+    wait_until,
+)
 
 CHUNK = 64 * 1024
 
@@ -97,3 +107,41 @@ def test_coordinator_without_a_local_node(tmp_path) -> None:  # type: ignore[no-
         assert body["sources"]["tracker"]["ok"] is False  # no tracker in this process either
         assert [p["sources"] for p in body["peers"]] == [["webseed"]]
         assert body["peers"][0]["url"] == info["urls"]["webseed"]
+
+
+def test_a_downloading_client_shows_with_its_rtt(gateway: RunningGateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19: a real libtorrent client fetching from our seeder lands in the seeder's peer book
+    (libtorrent 2.1 cannot convert ``peer_info_alert.peer_info``: the book stayed empty), and
+    /api/peers shows it with a round-trip time and a responsiveness from it, while it downloads."""
+    data = os.urandom(2 * 1024 * 1024)
+    info = upload(gateway, "watched.bin", data)
+    infohash = info["infohash"]
+    wait_until(lambda: seeding(gateway, infohash), 20, what="seeding")
+    seeder_port = diagnostics(gateway)["p2p"]["seeder"]["port"]
+    # Slow enough to be watched mid-download (loopback is exempt from limits unless told).
+    session = client_session(download_rate_limit=256 * 1024, ignore_limits_on_local_network=False)
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(bare_torrent(gateway, info["sha256"]))
+    params.save_path = str(tmp_path)
+    params.trackers = [f"{gateway.url}/announce"]
+    handle = session.add_torrent(params)
+    try:
+        client_port = session.listen_port()
+
+        def client_ranked() -> dict | None:  # type: ignore[type-arg]
+            handle.connect_peer(("127.0.0.1", seeder_port))
+            body = httpx.get(f"{gateway.url}/api/peers/{infohash}", timeout=20).json()
+            ours = [p for p in body["peers"] if p.get("port") == client_port]
+            return ours[0] if ours and ours[0]["rtt_ms"] is not None else None
+
+        peer = wait_until(client_ranked, 30, 0.5, what="the client in /api/peers with an RTT")
+        status = handle.status()
+        assert not status.is_seeding, "the client finished before it was seen"
+        assert status.total_payload_download > 0
+        assert peer["seed"] is False and peer["sources"] == ["tracker"]
+        assert 0 < peer["rtt_ms"] < 1000
+        assert peer["responsiveness"] == pytest.approx(1 / (1 + peer["rtt_ms"] / 100), abs=1e-3)
+        assert diagnostics(gateway)["p2p"]["peer_book"] >= 1
+    finally:
+        session.remove_torrent(handle)
+        del session

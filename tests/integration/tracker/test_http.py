@@ -109,13 +109,15 @@ def test_events_and_downloaded(served: tuple[Tracker, str]) -> None:
     assert scrape[b"files"] == {IH: {b"complete": 0, b"downloaded": 1, b"incomplete": 0}}
 
 
-def test_key_guards_the_peer_id(served: tuple[Tracker, str]) -> None:
+def test_one_address_is_one_peer_whatever_its_ids(served: tuple[Tracker, str]) -> None:
+    """A client that announces one ip:port under two peer ids (issue 19) is one member: counted
+    once and never handed its own address."""
     _, base = served
-    get(announce_url(base, 1, key="secret1"), client_ip="203.0.113.1")
-    status, stolen = get(announce_url(base, 1, key="other"), client_ip="203.0.113.2")
-    assert status == 200 and b"different key" in stolen[b"failure reason"]  # type: ignore[operator]
-    status, moved = get(announce_url(base, 1, key="secret1"), client_ip="203.0.113.3")
-    assert b"failure reason" not in moved
+    get(announce_url(base, 1, left=0, port=7001), client_ip="203.0.113.1")
+    get(announce_url(base, 2, port=7002), client_ip="203.0.113.2")
+    _, again = get(announce_url(base, 3, port=7002), client_ip="203.0.113.2")
+    assert (again[b"complete"], again[b"incomplete"]) == (1, 1)
+    assert again[b"peers"] == bytes([203, 0, 113, 1]) + (7001).to_bytes(2, "big")
 
 
 def test_scrape_many_and_capped(served: tuple[Tracker, str], request: pytest.FixtureRequest) -> None:

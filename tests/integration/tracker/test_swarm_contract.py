@@ -82,9 +82,13 @@ async def test_peer_choice(store: SwarmStore) -> None:
     ids = [p.peer_id for p in leecher.peers]
     assert len(ids) == 5 and len(set(ids)) == 5 and pid(0) not in ids
     assert [p.seeder for p in leecher.peers] == [True, True, True, False, False]  # seeds first
+    seeder = await join(store, 6, seeder=True, numwant=5)
+    assert {p.peer_id for p in seeder.peers} <= {pid(n) for n in range(6)}  # leechers suffice
+    assert len(seeder.peers) == 5
+    # leechers first, then the other seeders, never the seeder itself
     seeder = await join(store, 6, seeder=True, numwant=50)
-    assert {p.peer_id for p in seeder.peers} == {pid(n) for n in range(6)}  # only leechers
-    assert all(not p.seeder for p in seeder.peers)
+    assert [p.seeder for p in seeder.peers] == [False] * 6 + [True] * 2
+    assert {p.peer_id for p in seeder.peers} == {pid(n) for n in range(9)} - {pid(6)}
     assert (await join(store, 1, numwant=0)).peers == []
     everyone = await join(store, 1, numwant=100)
     assert {p.peer_id for p in everyone.peers} == {pid(n) for n in range(9)} - {pid(1)}
@@ -137,8 +141,8 @@ async def test_silent_peers_expire_without_gc(store: SwarmStore, clock: FakeCloc
     view = await join(store, 3)
     assert [p.peer_id for p in view.peers] == [pid(2)]
     assert (view.complete, view.incomplete) == (1, 1)
-    assert await store.get_peer(IH, V4, pid(1)) is None
-    assert await store.get_peer(IH, V4, pid(2)) == StoredPeer(pid(2), ep4(2), True)
+    assert await store.get_peer(IH, V4, ep4(1)) is None
+    assert await store.get_peer(IH, V4, ep4(2)) == StoredPeer(pid(2), ep4(2), True)
     clock.advance(TTL + 1)
     [counts] = await store.scrape([IH], [V4])
     assert (counts.complete, counts.incomplete) == (0, 0)
@@ -164,21 +168,48 @@ async def test_gc_drops_idle_swarms_and_keeps_downloaded(store: SwarmStore, cloc
     assert counts == (0, 0, 1)
 
 
-async def test_key_proves_identity(store: SwarmStore) -> None:
-    await store.announce(IH, V4, pid(1), ep4(1), seeder=False, event=Event.STARTED, numwant=5, key=b"k1")
-    with pytest.raises(PeerConflict):
-        await store.announce(IH, V4, pid(1), ep4(2), seeder=False, event=Event.NONE, numwant=5, key=b"k2")
-    with pytest.raises(PeerConflict):
-        await store.announce(IH, V4, pid(1), ep4(2), seeder=False, event=Event.NONE, numwant=5)
-    # the right key moves the peer; the same endpoint always may refresh
-    await store.announce(IH, V4, pid(1), ep4(2), seeder=False, event=Event.NONE, numwant=5, key=b"k1")
-    assert (await store.get_peer(IH, V4, pid(1))).endpoint == ep4(2)  # type: ignore[union-attr]
-    await store.announce(IH, V4, pid(1), ep4(2), seeder=False, event=Event.NONE, numwant=5)
-    # without a stored key a new endpoint simply replaces the old one
-    await store.announce(IH, V4, pid(2), ep4(3), seeder=False, event=Event.NONE, numwant=5)
-    await store.announce(IH, V4, pid(2), ep4(4), seeder=False, event=Event.NONE, numwant=5)
-    assert (await store.get_peer(IH, V4, pid(2))).endpoint == ep4(4)  # type: ignore[union-attr]
+async def test_seeder_alone_with_seeders_gets_them(store: SwarmStore) -> None:
+    """A magnet client fetching metadata announces left=0: with no leechers it still learns of
+    the seeders (aria2 otherwise waits a whole interval with no peers), never of itself."""
+    await join(store, 1, seeder=True)
+    view = await join(store, 2, seeder=True)
+    assert [(p.peer_id, p.endpoint, p.seeder) for p in view.peers] == [(pid(1), ep4(1), True)]
+    assert (await join(store, 1, seeder=True)).peers == [StoredPeer(pid(2), ep4(2), True)]
+
+
+async def test_one_endpoint_is_one_peer_whatever_its_ids(store: SwarmStore) -> None:
+    """IP swarm members are keyed by ip:port: a second peer id from the same address replaces
+    the first, is counted once, and the address is never handed to itself."""
+    await join(store, 1, seeder=True)
+    first = await store.announce(IH, V4, pid(7), ep4(2), seeder=False, event=Event.STARTED, numwant=50)
+    again = await store.announce(IH, V4, pid(8), ep4(2), seeder=False, event=Event.STARTED, numwant=50)
+    for view in (first, again):
+        assert [p.endpoint for p in view.peers] == [ep4(1)]
+    assert (again.complete, again.incomplete) == (1, 1)
+    assert await store.get_peer(IH, V4, ep4(2)) == StoredPeer(pid(8), ep4(2), False)
+    seen_by_seed = await join(store, 1, seeder=True)
+    assert list(seen_by_seed.peers) == [StoredPeer(pid(8), ep4(2), False)]
+    await store.announce(IH, V4, pid(8), ep4(2), seeder=False, event=Event.STOPPED, numwant=0)
     [counts] = await store.scrape([IH], [V4])
+    assert (counts.complete, counts.incomplete) == (1, 0)
+
+
+async def test_key_proves_identity(store: SwarmStore) -> None:
+    """WebRTC members are keyed by peer id; their endpoint is the relay node holding the socket."""
+    await store.announce(IH, RTC, pid(1), b"node-a", seeder=False, event=Event.STARTED, numwant=5, key=b"k1")
+    with pytest.raises(PeerConflict):
+        await store.announce(IH, RTC, pid(1), b"node-b", seeder=False, event=Event.NONE, numwant=5, key=b"k2")
+    with pytest.raises(PeerConflict):
+        await store.announce(IH, RTC, pid(1), b"node-b", seeder=False, event=Event.NONE, numwant=5)
+    # the right key moves the peer; the same endpoint always may refresh
+    await store.announce(IH, RTC, pid(1), b"node-b", seeder=False, event=Event.NONE, numwant=5, key=b"k1")
+    assert (await store.get_peer(IH, RTC, pid(1))).endpoint == b"node-b"  # type: ignore[union-attr]
+    await store.announce(IH, RTC, pid(1), b"node-b", seeder=False, event=Event.NONE, numwant=5)
+    # without a stored key a new endpoint simply replaces the old one
+    await store.announce(IH, RTC, pid(2), b"node-a", seeder=False, event=Event.NONE, numwant=5)
+    await store.announce(IH, RTC, pid(2), b"node-c", seeder=False, event=Event.NONE, numwant=5)
+    assert (await store.get_peer(IH, RTC, pid(2))).endpoint == b"node-c"  # type: ignore[union-attr]
+    [counts] = await store.scrape([IH], [RTC])
     assert counts.incomplete == 2
 
 
@@ -199,27 +230,26 @@ async def test_random_churn_keeps_views_and_counts_consistent(store: SwarmStore,
     distinct live members (never the requester), its compact form (when the store gives one)
     is exactly their endpoints, and the counts match a model of the swarm."""
     rng = random.Random(11)
-    live: dict[int, tuple[bool, bytes]] = {}  # n -> (seeder, endpoint)
+    live: dict[bytes, tuple[bool, bytes]] = {}  # endpoint -> (seeder, peer id)
     for step in range(600):
         n = rng.randrange(60)
         clock.now += rng.choice([0, 0, 0, 1])
         if rng.random() < 0.15:
             view = await join(store, n, event=Event.STOPPED, numwant=0)
-            live.pop(n, None)
+            live.pop(ep4(n), None)
             continue
         seeder = rng.random() < 0.3
-        moved = rng.random() < 0.1
+        moved = rng.random() < 0.1  # a new address is a new member; the old one stays until it expires
         endpoint = ep4(n + 1000) if moved else ep4(n)
         view = await store.announce(
             IH, V4, pid(n), endpoint, seeder=seeder, event=Event.NONE, numwant=rng.choice([0, 1, 5, 200])
         )
-        live[n] = (seeder, endpoint)
+        live[endpoint] = (seeder, pid(n))
         seeds = sum(1 for s, _ in live.values() if s)
         assert (view.complete, view.incomplete) == (seeds, len(live) - seeds), step
-        ids = [p.peer_id for p in view.peers]
-        assert len(set(ids)) == len(ids) and pid(n) not in ids
+        endpoints = [p.endpoint for p in view.peers]
+        assert len(set(endpoints)) == len(endpoints) and endpoint not in endpoints
         for peer in view.peers:
-            other = int(peer.peer_id[8:])
-            assert live[other] == (peer.seeder, peer.endpoint), step
+            assert live[peer.endpoint] == (peer.seeder, peer.peer_id), step
         if view.compact is not None:
             assert view.compact == b"".join(p.endpoint for p in view.peers), step

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import libtorrent as lt
 import pytest
@@ -54,3 +55,11 @@ def test_infohash_and_magnet() -> None:
         + "ab" * 20
         + "&dn=a%20b.txt&xl=3&tr=udp%3A%2F%2Ft%3A1%2Fannounce&ws=http%3A%2F%2Fw%2Fx"
     )
+
+
+def test_magnet_names_the_torrent_url() -> None:
+    """Issue 19: ``xs`` is the .torrent's URL, so clients can skip the metadata exchange."""
+    magnet = magnet_link("ab" * 20, "f", 3, [], [], torrent_url="http://gw:9876/api/torrent/" + "cd" * 32)
+    query = parse_qs(urlsplit(magnet).query)
+    assert query["xs"] == ["http://gw:9876/api/torrent/" + "cd" * 32]
+    assert query["xt"] == ["urn:btih:" + "ab" * 20]

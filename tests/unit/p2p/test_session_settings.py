@@ -129,3 +129,74 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
     write_state(path, b"d1:bi2ee")
     assert read_state(path) == b"d1:bi2ee"
     assert [p.name for p in path.parent.iterdir()] == ["node.state"]  # no temp files left
+
+
+def test_seeder_announces_at_the_interval_our_tracker_asks(tmp_path: Path) -> None:
+    """Issue 19: libtorrent waits at least ``min_announce_interval`` (300 s by default) whatever
+    interval the tracker answers; the seeder's floor is our tracker's own ``min interval``. A real
+    libtorrent session announcing to a tracker that asks for 40 s schedules its next announce in 40 s."""
+    settings = load_settings(None, tracker={"interval": 40, "min_interval": 10})
+    options = P2POptions.from_settings(settings, host="127.0.0.1", peer_port=0)
+    pack = session_settings("seeder", options, node_address="127.0.0.1:1")
+    assert pack["min_announce_interval"] == 10
+    pack.update(enable_dht=False, listen_interfaces="127.0.0.1:0", alert_mask=0)
+    assert _next_announce_in(pack, tmp_path, interval=40) == pytest.approx(40, abs=3)
+
+
+def _next_announce_in(pack: dict, tmp_path: Path, *, interval: int) -> float:  # type: ignore[type-arg]
+    """Seconds until a seeding session's next announce to a tracker answering ``interval``."""
+    import hashlib
+    import http.server
+    import threading
+    import time
+
+    from torrent_gateway.bencode import bencode
+    from torrent_gateway.ingest.torrent import build_info, render_metainfo
+
+    answered = threading.Event()
+
+    class Tracker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = bencode({"interval": interval, "min interval": 10, "peers": b""})
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            answered.set()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tracker)
+    server.handle_error = lambda *_: None  # type: ignore[method-assign]  # libtorrent may hang up early
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    data = b"x" * 40_000
+    (tmp_path / "f").write_bytes(data)
+    pieces = b"".join(hashlib.sha1(data[i : i + 16384]).digest() for i in range(0, len(data), 16384))
+    info = bencode(build_info("f", len(data), 16384, pieces))
+    session = lt.session(pack)  # type: ignore[call-overload]
+    try:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(render_metainfo(info, [], []))
+        params.save_path = str(tmp_path)
+        params.flags = torrent_flags(linked=True)
+        params.trackers = [f"http://127.0.0.1:{server.server_port}/announce"]
+        handle = session.add_torrent(params)
+        assert answered.wait(15), "the session never announced"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            entries = [
+                ih["next_announce"]
+                for tracker in handle.trackers()
+                for endpoint in tracker["endpoints"]
+                for ih in endpoint["info_hashes"]
+                if ih.get("next_announce", 0) > 0  # the unused v2 slot holds INT_MIN
+            ]
+            # the binding gives POSIX seconds
+            if entries and min(entries) > time.time() + 1:
+                return float(min(entries)) - time.time()
+            time.sleep(0.1)
+        raise AssertionError(f"no next announce scheduled: {handle.trackers()}")
+    finally:
+        del session
+        server.shutdown()

@@ -97,9 +97,10 @@ def test_numwant_defaults_and_caps() -> None:
 
 def test_key_conflict_is_a_client_error() -> None:
     logic = TrackerLogic(TrackerConfig(open_policy=True), MemorySwarmStore(600))
-    run_inline(logic.announce(request(key=b"one")))
+    webrtc = {"kind": SwarmKind.WEBRTC, "endpoint": b"node-a"}
+    run_inline(logic.announce(request(key=b"one", **webrtc)))
     with pytest.raises(ClientError, match="different key"):
-        run_inline(logic.announce(request(key=b"two", endpoint=bytes([10, 9, 9, 9]) + b"\x00\x50")))
+        run_inline(logic.announce(request(key=b"two", kind=SwarmKind.WEBRTC, endpoint=b"node-b")))
 
 
 def test_compact_follows_the_ranked_order() -> None:

@@ -55,6 +55,7 @@ def file_links(request: Request | None, settings: Settings, manifest: Manifest) 
             manifest.size,
             tracker_urls(base, settings),
             [webseed_url(base, manifest)],
+            torrent_url=f"{base}/api/torrent/{manifest.sha256}",
         ),
     }
     if settings.blossom.enabled:

@@ -72,8 +72,20 @@ def parse_info(info_bytes: bytes) -> dict[bytes, object]:
     return value
 
 
-def magnet_link(infohash: str, name: str, size: int, trackers: list[str], webseeds: list[str]) -> str:
+def magnet_link(
+    infohash: str,
+    name: str,
+    size: int,
+    trackers: list[str],
+    webseeds: list[str],
+    *,
+    torrent_url: str | None = None,
+) -> str:
+    """A magnet link; ``torrent_url`` becomes ``xs`` (the .torrent's URL), so a client may fetch
+    the metainfo over HTTP instead of waiting for a peer to send it (BEP 9 metadata exchange)."""
     parts = [f"xt=urn:btih:{infohash}", f"dn={quote(name, safe='')}", f"xl={size}"]
+    if torrent_url:
+        parts.append(f"xs={quote(torrent_url, safe='')}")
     parts += [f"tr={quote(t, safe='')}" for t in trackers]
     parts += [f"ws={quote(w, safe='')}" for w in webseeds]
     return "magnet:?" + "&".join(parts)

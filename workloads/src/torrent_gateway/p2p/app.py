@@ -45,6 +45,7 @@ class P2PNode:
         self.peer_book = PeerBook()
         self.locator = GeoLocator(options.geoip_database) if options.geoip_database else None
         self.node = LtSession("node", session_settings("node", options), options.data_dir / "node.state")
+        self.node_endpoint: tuple[str, int] | None = None
         self.seeder_session: LtSession | None = None
         self.seeder: Seeder | None = None
         self.lookups: DHTLookups | None = None
@@ -56,26 +57,24 @@ class P2PNode:
 
     @property
     def node_address(self) -> str:
-        """Where the seeder (and local clients) reach our node."""
-        host = self.options.host
-        if host in ("", "0.0.0.0"):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        return f"[{host}]:{self.node.port}" if ":" in host else f"{host}:{self.node.port}"
+        """Where the seeder (and local clients) reach our node: a concrete address, also for a
+        wildcard bind (see :meth:`LtSession.reachable_endpoint`)."""
+        host, port = self.node_endpoint or (self.options.host, self.node.port)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     async def start(self) -> None:
         self.started_at = time.time()
         await asyncio.to_thread(self.options.data_dir.mkdir, parents=True, exist_ok=True)
         await self.node.start()
+        self.node_endpoint = await self.node.reachable_endpoint(self.options.host)
         pack = session_settings("seeder", self.options, node_address=self.node_address)
         self.seeder_session = LtSession("seeder", pack, self.options.data_dir / "seeder.state")
         await self.seeder_session.start()
+        seeder_endpoint = await self.seeder_session.reachable_endpoint(self.options.host)
         # Introduce the two sessions directly: the seeder's bootstrap may reach the node before the
         # node's DHT answers, and an empty routing table would send our first announces nowhere.
-        host = self.node_address.rpartition(":")[0].strip("[]")
-        self.seeder_session.session.add_dht_node((host, self.node.port))
-        self.node.session.add_dht_node((host, self.seeder_session.port))
+        self.seeder_session.session.add_dht_node(self.node_endpoint)
+        self.node.session.add_dht_node(seeder_endpoint)
         self.lookups = DHTLookups(self.seeder_session, timeout=self.options.lookup_timeout)
         self.seeder = Seeder(
             self.services.store,
@@ -189,6 +188,7 @@ class P2PNode:
             "node": {
                 "running": self.node.running,
                 "port": self.node.port,
+                "address": self.node_address,
                 "node_id": self.node.node_id,
                 "routing_table_nodes": self.node.routing_nodes,
                 "bootstrap_nodes": list(self.options.bootstrap_nodes),

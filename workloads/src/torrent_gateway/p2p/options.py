@@ -67,6 +67,9 @@ class P2POptions:
     cache_bytes: int = 1024 * 1024 * 1024
     geoip_database: str = ""
     trackers: tuple[str, ...] = ()
+    # Our tracker's ``min interval``: libtorrent otherwise waits at least 300 s between announces
+    # whatever ``interval`` the tracker asks for.
+    tracker_min_interval: int = 300
     extra_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,6 +107,7 @@ class P2POptions:
             "shard_count": dht.shard_count,
             "cache_bytes": dht.cache_bytes,
             "geoip_database": _optional(dht, "geoip_database", ""),
+            "tracker_min_interval": settings.tracker.min_interval,
         }
         values.update(overrides)
         for entry in values["bootstrap_nodes"]:

@@ -61,6 +61,10 @@ COPY_BLOCK = 1024 * 1024
 _CHECKING = (lt.torrent_status.states.checking_files, lt.torrent_status.states.checking_resume_data)
 ADD_TIMEOUT = 30.0
 EARLY_REANNOUNCES = (5.0, 30.0)
+# Peers whose RTT libtorrent did not measure get a TCP handshake probe: a few per stats round.
+MAX_RTT_PROBES = 16
+RTT_PROBE_TIMEOUT = 2.0
+MIN_RTT_MS = 0.01  # the peer book keeps positive RTTs only; loopback answers in microseconds
 
 
 def in_shard(infohash: str, shard_index: int, shard_count: int) -> bool:
@@ -127,7 +131,8 @@ class Seeder:
         self.catalog = catalog
         self.session = session
         self.options = options
-        self.peer_book = peer_book or PeerBook()
+        # Not ``peer_book or ...``: an empty book is falsy, and the node's own book must be filled.
+        self.peer_book = peer_book if peer_book is not None else PeerBook()
         self.cache = SeedCache(options.cache_bytes)
         self.entries: dict[str, SeedEntry] = {}  # by infohash
         self.links_dir = options.data_dir / "links"
@@ -411,7 +416,12 @@ class Seeder:
     async def _announce(self, entry: SeedEntry) -> None:
         if self.session.session is None:
             return
-        self.session.session.dht_announce(sha1_hash(entry.infohash), self.session.port, 0)
+        # implied_port: the storing node records the port each announce leaves from; libtorrent
+        # serves TCP and UDP on one port per socket, and a wildcard bind with port 0 gives every
+        # interface its own port, so no single configured number would be right.
+        self.session.session.dht_announce(
+            sha1_hash(entry.infohash), self.session.port, lt.announce_flags_t.implied_port
+        )
         entry.announces += 1
         entry.announced_at = time.time()
         metrics.DHT_ANNOUNCES.inc()
@@ -450,16 +460,47 @@ class Seeder:
     async def _stats_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.stats_interval)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # one bad round must not end the peer book's updates
+                log.warning("seeder stats round failed", exc_info=True)
 
     async def refresh(self) -> None:
-        """Ask libtorrent for torrent states and peer details (answers arrive as alerts)."""
+        """Ask libtorrent for torrent states (answers arrive as alerts) and note our peers' RTTs."""
         if self.session.session is None:
             return
         self.session.session.post_torrent_updates()
-        for entry in self.entries.values():
-            if entry.handle is not None and entry.peers:
-                entry.handle.post_peer_info()
+        handles = [e.handle for e in self.entries.values() if e.handle is not None and e.peers]
+        if handles:
+            await self.observe_peers(handles)
+
+    async def observe_peers(self, handles: list[Any]) -> None:
+        """Put the peers connected to our seeder in the peer book with a round-trip time.
+
+        libtorrent 2.1's binding cannot convert ``peer_info_alert.peer_info`` (a TypeError), so the
+        list is read with ``get_peer_info`` in a worker thread (it waits for the network thread).
+        libtorrent measures ``rtt`` only on pieces *it* requested: a peer that only downloads from
+        us has rtt 0, and then the TCP handshake time to its address is the measure (see
+        :func:`probe_rtt`; only addresses already connected to us are probed, a few per round).
+        """
+        now = time.time()
+        probes: list[tuple[str, int, bool]] = []
+        for handle in handles:
+            try:
+                peers = await asyncio.to_thread(handle.get_peer_info)
+            except RuntimeError:  # the torrent went away meanwhile
+                continue
+            for peer in peers:
+                ip, port = peer.ip[0], int(peer.ip[1])
+                seed = bool(peer.flags & lt.peer_info.seed)  # ``peer.seed`` is the flag's constant
+                if peer.rtt > 0:
+                    self.peer_book.observe(ip, rtt_ms=float(peer.rtt), seed=seed, now=now)
+                elif self.peer_book.rtt(ip, now) is None and len(probes) < MAX_RTT_PROBES:
+                    probes.append((ip, port, seed))
+        results = await asyncio.gather(*(probe_rtt(ip, port) for ip, port, _ in probes))
+        for (ip, _, seed), rtt in zip(probes, results, strict=True):
+            if rtt is not None:
+                self.peer_book.observe(ip, rtt_ms=rtt, seed=seed, now=now)
 
     # -- alerts ----------------------------------------------------------------------------------
     def _on_alert(self, alert: Any) -> None:
@@ -483,10 +524,6 @@ class Seeder:
             entry = self._entry_of(alert.handle)
             if entry is not None:
                 entry.state, entry.error = "error", alert.message()
-        elif isinstance(alert, lt.peer_info_alert):
-            now = time.time()
-            for peer in alert.peer_info:
-                self.peer_book.observe(peer.ip[0], rtt_ms=float(peer.rtt), seed=bool(peer.seed), now=now)
 
     def _entry_of(self, handle: Any) -> SeedEntry | None:
         infohash = self._by_handle.get(handle)
@@ -521,6 +558,25 @@ class Seeder:
 
     def announced(self) -> list[str]:
         return sorted(e.infohash for e in self.entries.values() if e.handle is not None and e.announces)
+
+
+async def probe_rtt(ip: str, port: int) -> float | None:
+    """Milliseconds from SYN to the peer's answer (SYN-ACK or RST: both take one round trip), or None.
+
+    No byte is sent: the connection is closed as soon as it is made.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(RTT_PROBE_TIMEOUT):
+            _, writer = await asyncio.open_connection(ip, port)
+    except ConnectionRefusedError:
+        return max((loop.time() - started) * 1000.0, MIN_RTT_MS)
+    except (OSError, TimeoutError):
+        return None
+    elapsed = loop.time() - started
+    writer.transport.abort()
+    return max(elapsed * 1000.0, MIN_RTT_MS)
 
 
 def _inside(directory: Path, relative: str) -> Path:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import re
@@ -122,6 +123,9 @@ def session_settings(role: Role, options: P2POptions, *, node_address: str | Non
                 "dont_count_slow_torrents": True,
                 "seed_choking_algorithm": 1,  # fastest upload: hand slots to the quickest peers
                 "announce_to_all_tiers": False,
+                # Announce when our tracker asks (its ``interval``): libtorrent's floor of 300 s
+                # would hold back any shorter interval; the tracker's own ``min interval`` is ours.
+                "min_announce_interval": max(1, options.tracker_min_interval),
                 "connections_limit": 500,
             }
         )
@@ -219,6 +223,10 @@ class LtSession:
         self.node_id = ""
         self.routing_nodes = 0
         self.restored_nodes: list[tuple[str, int]] = []
+        # The UDP sockets libtorrent opened, as (address, port): a wildcard bind opens one per
+        # interface (each with its own port when the configured port is 0).
+        self.udp_endpoints: list[tuple[str, int]] = []
+        self._listening = asyncio.Event()
         self._handlers: list[AlertHandler] = []
         self._pump_task: asyncio.Task[None] | None = None
         self._pump_error: BaseException | None = None
@@ -293,8 +301,33 @@ class LtSession:
             match = _NODE_ID_RE.search(alert.message())
             if match:
                 self.node_id = match.group(1)
+        elif isinstance(alert, lt.listen_succeeded_alert):
+            if alert.socket_type == lt.socket_type_t.udp:
+                self.udp_endpoints.append((str(alert.address), int(alert.port)))
+                self._listening.set()
         elif isinstance(alert, lt.listen_failed_alert):
             log.error("libtorrent %s session: %s", self.name, alert.message())
+
+    async def reachable_endpoint(self, host: str, within: float = 5.0) -> tuple[str, int]:
+        """A concrete (address, port) where this session's DHT answers, for a bind to ``host``.
+
+        An explicit host is its own answer. A wildcard bind (``0.0.0.0``, ``::``) opens a socket per
+        interface, and libtorrent runs no DHT on the loopback one: the address to introduce is a
+        non-loopback, non-link-local one of the bind's family (the pod's address), with that
+        socket's port; loopback only when there is nothing else.
+        """
+        if host not in ("", "0.0.0.0", "::"):
+            return host, self.port
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), within)
+        family = socket.AF_INET6 if host == "::" else socket.AF_INET
+        candidates = [(a.partition("%")[0], p) for a, p in self.udp_endpoints if _family(a) == family]
+        for address, port in candidates:
+            parsed = ipaddress.ip_address(address)
+            if not (parsed.is_loopback or parsed.is_link_local or parsed.is_unspecified):
+                return address, port
+        loopback = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        return next(((a, p) for a, p in candidates if a == loopback), (loopback, self.port))
 
     async def request(self, post: Callable[[], None], match: Callable[[Any], T | None], within: float) -> T:
         """Call ``post()`` and wait for the first alert ``match`` turns into a value."""
@@ -331,6 +364,10 @@ class LtSession:
 
     def is_dht_running(self) -> bool:
         return bool(self.session is not None and self.session.is_dht_running())
+
+
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def _destroy(holder: list[Any]) -> None:

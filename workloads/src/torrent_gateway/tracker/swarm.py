@@ -5,18 +5,23 @@ Every driver (in-process memory, Redis) passes one contract test suite
 
 * A swarm is identified by ``(info_hash, kind)``; v4, v6 and WebRTC swarms of one infohash never
   see each other's peers (BEP 7).
-* A member is identified by its 20-byte ``peer_id`` within a swarm. Announcing again refreshes it
-  (new endpoint, seeder flag, last-seen time). When the stored member has a non-empty ``key`` and
-  the new announce comes from another endpoint with a different key, the store refuses it with
-  :class:`PeerConflict` (the ``key`` lets a client prove its identity when its address changes).
+* A member of an IP swarm is identified by its compact endpoint (ip:port): one address announcing
+  with two peer ids is one member (the latest id wins), counted once and never handed to itself.
+  A client whose address changes is a new member; the old one expires. A member of a WebRTC
+  swarm is identified by its 20-byte ``peer_id`` (its endpoint is the relay node many share).
+  Announcing again refreshes the member (peer id or endpoint, seeder flag, last-seen time). When
+  a stored WebRTC member has a non-empty ``key`` and the new announce comes from another endpoint
+  with a different key, the store refuses it with :class:`PeerConflict` (the ``key`` lets a
+  client prove its identity when it moves).
 * ``event=STOPPED`` removes the member and returns no peers.
 * A member silent for ``peer_ttl`` seconds (by the injected ``clock``) is gone: it is neither
   counted nor returned, from the first read after its deadline, with no help from :meth:`gc`.
 * ``downloaded`` counts ``event=COMPLETED`` announces of members not already stored as seeders;
   it is per infohash (all kinds together) and outlives the swarm's members.
 * Counts in every reply are exact after the update: ``complete`` seeders, ``incomplete`` leechers.
-* Peer choice: never the requester itself; a seeder gets leechers only; a leecher gets seeders
-  first, then leechers; at most ``numwant``; each from a random position so that requesters see
+* Peer choice: never the requester itself; a seeder gets leechers first, then (when leechers are
+  short) other seeders, as a magnet client fetching metadata announces ``left=0``; a leecher gets
+  seeders first, then leechers; at most ``numwant``; each from a random position so that requesters see
   different parts of a large swarm.
 * :meth:`gc` removes swarms whose members have all expired (the downloaded counter stays) and
   brings :meth:`stats` up to date; it is safe to run from several replicas at once.
@@ -69,8 +74,8 @@ class SwarmStore(abc.ABC):
         """Counts per infohash (summed over ``kinds``), in the order asked; zeros when unknown."""
 
     @abc.abstractmethod
-    async def get_peer(self, info_hash: bytes, kind: SwarmKind, peer_id: bytes) -> StoredPeer | None:
-        """One live member, or None."""
+    async def get_peer(self, info_hash: bytes, kind: SwarmKind, ident: bytes) -> StoredPeer | None:
+        """One live member by its identity (peer id for WebRTC, compact endpoint for IP), or None."""
 
     @abc.abstractmethod
     async def gc(self) -> int:

@@ -74,12 +74,19 @@ class _Role:
 
 
 class _Swarm:
+    """Members keyed by their identity: the compact endpoint in IP swarms (one ip:port is one
+    peer whatever peer ids it announces with, as opentracker keys them), the peer id in WebRTC
+    swarms (whose endpoint is the relay node that many peers share)."""
+
     __slots__ = ("members", "seeders", "leechers")
 
     def __init__(self, width: int) -> None:
         self.members: OrderedDict[bytes, _Member] = OrderedDict()
         self.seeders = _Role(width)
         self.leechers = _Role(width)
+
+    def ident(self, peer: StoredPeer) -> bytes:
+        return peer.endpoint if self.seeders.width else peer.peer_id
 
     def link(self, member: _Member) -> None:
         member.pos = (self.seeders if member.peer.seeder else self.leechers).append(member.peer)
@@ -88,17 +95,17 @@ class _Swarm:
         """Take the member out of its role (the role's last member moves into its place)."""
         moved = (self.seeders if member.peer.seeder else self.leechers).remove_at(member.pos)
         if moved is not None:
-            self.members[moved.peer_id].pos = member.pos
+            self.members[self.ident(moved)].pos = member.pos
 
     def expire(self, cutoff: float) -> int:
         removed = 0
         members = self.members
         while members:
-            peer_id = next(iter(members))
-            member = members[peer_id]
+            ident = next(iter(members))
+            member = members[ident]
             if member.seen > cutoff:
                 break
-            del members[peer_id]
+            del members[ident]
             self.unlink(member)
             removed += 1
         return removed
@@ -197,36 +204,43 @@ class MemorySwarmStore(SwarmStore):
             if event == Event.STOPPED:
                 return SwarmView(0, 0, self._downloaded.get(info_hash, 0), [])
             swarm = self._swarms[(info_hash, kind)] = _Swarm(_WIDTH.get(kind, 0))
-        member = swarm.members.get(peer_id)
+        ident = endpoint if swarm.seeders.width else peer_id
+        member = swarm.members.get(ident)
         if member is not None and member.key and member.key != key and member.peer.endpoint != endpoint:
             raise PeerConflict(peer_id)
         if event == Event.COMPLETED and (member is None or not member.peer.seeder):
             self._downloaded[info_hash] = self._downloaded.get(info_hash, 0) + 1
         if event == Event.STOPPED:
             if member is not None:
-                swarm.unlink(swarm.members.pop(peer_id))
+                swarm.unlink(swarm.members.pop(ident))
                 self._peers -= 1
             if not swarm.members:
                 del self._swarms[(info_hash, kind)]
             return SwarmView(len(swarm.seeders), len(swarm.leechers), self._downloaded.get(info_hash, 0), [])
         if member is None:
             member = _Member(StoredPeer(peer_id, endpoint, seeder), key, now, 0)
-            swarm.members[peer_id] = member
+            swarm.members[ident] = member
             swarm.link(member)
             self._peers += 1
         else:
             old = member.peer
-            if old.seeder != seeder or old.endpoint != endpoint:
+            if old.seeder != seeder or old.endpoint != endpoint or old.peer_id != peer_id:
                 swarm.unlink(member)
                 member.peer = StoredPeer(peer_id, endpoint, seeder)
                 swarm.link(member)
             if key:
                 member.key = key
             member.seen = now
-            swarm.members.move_to_end(peer_id)
+            swarm.members.move_to_end(ident)
         seeders, leechers = swarm.seeders, swarm.leechers
         if seeder:
-            parts = [(leechers, _window(len(leechers), numwant, -1))]
+            # Leechers first; when they are short, other seeders too: a client fetching metadata
+            # from a magnet announces left=0 and would otherwise be told of nobody (aria2).
+            from_leechers = _window(len(leechers), numwant, -1)
+            parts = [(leechers, from_leechers)]
+            missing = numwant - sum(b - a for a, b in from_leechers)
+            if missing > 0:
+                parts.append((seeders, _window(len(seeders), missing, member.pos)))
         else:
             from_seeders = _window(len(seeders), numwant, -1)
             parts = [(seeders, from_seeders)]
@@ -254,9 +268,9 @@ class MemorySwarmStore(SwarmStore):
             result.append(ScrapeCounts(complete, incomplete, self._downloaded.get(info_hash, 0)))
         return result
 
-    async def get_peer(self, info_hash: bytes, kind: SwarmKind, peer_id: bytes) -> StoredPeer | None:
+    async def get_peer(self, info_hash: bytes, kind: SwarmKind, ident: bytes) -> StoredPeer | None:
         swarm = self._live(info_hash, kind, self._clock())
-        member = swarm.members.get(peer_id) if swarm is not None else None
+        member = swarm.members.get(ident) if swarm is not None else None
         return member.peer if member is not None else None
 
     async def gc(self) -> int:

@@ -5,10 +5,11 @@ check the key, update the member and the counters, and choose peers. Layout per 
 ``<sid> = info_hash + kind byte`` under the prefix (default ``tgw:trk:``):
 
 =================  ====================================================================
-``m:<sid>``        hash peer_id -> seeder flag (1 byte), key length (1 byte), key, endpoint
-``t:<sid>``        sorted set peer_id -> last seen (expiry order)
-``s:<sid>``        set of seeder peer ids (SRANDMEMBER picks peers)
-``l:<sid>``        set of leecher peer ids
+``m:<sid>``        hash member -> seeder flag (1 byte), key length (1 byte), key, peer id
+                   length (1 byte), peer id, endpoint
+``t:<sid>``        sorted set member -> last seen (expiry order)
+``s:<sid>``        set of seeder members (SRANDMEMBER picks peers)
+``l:<sid>``        set of leecher members
 ``d:<info_hash>``  downloaded counter (all kinds; kept when the swarm goes)
 ``swarms``         sorted set sid -> last activity (what gc walks)
 ``peers``          member counter for the metrics gauge
@@ -16,7 +17,8 @@ check the key, update the member and the counters, and choose peers. Layout per 
 =================  ====================================================================
 
 The scripts touch keys named from their arguments, so this driver wants a standalone Redis
-(or a primary behind Sentinel), not Redis Cluster.
+(or a primary behind Sentinel), not Redis Cluster. A member is the compact endpoint in IP swarms
+and the peer id in WebRTC swarms (see the contract in ``swarm.py``).
 """
 
 from __future__ import annotations
@@ -55,13 +57,13 @@ end
 """
 
 # KEYS: m t s l d swarms peers
-# ARGV: peer_id endpoint key seeder(0/1) event numwant now cutoff sid
+# ARGV: member peer_id endpoint key seeder(0/1) event numwant now cutoff sid
 _ANNOUNCE = (
     _EXPIRE
     + """
 local m, t, s, l, d, reg, cnt = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local pid, ep, key, seeder = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local event, numwant, now, cutoff, sid = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
+local pid, peerid, ep, key, seeder = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local event, numwant, now, cutoff, sid = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
 local gone = expire(m, t, s, l, cutoff)
 if gone > 0 then redis.call('DECRBY', cnt, gone) end
 local cur = redis.call('HGET', m, pid)
@@ -71,7 +73,8 @@ if cur then
   wasseed = string.sub(cur, 1, 1) == '1'
   local klen = string.byte(cur, 2)
   ckey = string.sub(cur, 3, 2 + klen)
-  if klen > 0 and ckey ~= key and string.sub(cur, 3 + klen) ~= ep then return {-1} end
+  local cep = string.sub(cur, 4 + klen + string.byte(cur, 3 + klen))
+  if klen > 0 and ckey ~= key and cep ~= ep then return {-1} end
 end
 local dl
 if event == 1 and not wasseed then
@@ -91,7 +94,7 @@ if event == 3 then
   return {nc, ni, dl}
 end
 if key == '' then key = ckey end
-redis.call('HSET', m, pid, seeder .. string.char(#key) .. key .. ep)
+redis.call('HSET', m, pid, seeder .. string.char(#key) .. key .. string.char(#peerid) .. peerid .. ep)
 redis.call('ZADD', t, now, pid)
 redis.call('ZADD', reg, now, sid)
 if not cur then redis.call('INCR', cnt) end
@@ -102,7 +105,16 @@ local out = {redis.call('SCARD', s), redis.call('SCARD', l), dl}
 local ids = {}
 if numwant > 0 then
   if isseed then
+    -- leechers, then other seeders when leechers are short (a magnet client fetching metadata
+    -- announces left=0)
     ids = redis.call('SRANDMEMBER', l, numwant)
+    if #ids < numwant then
+      local more = redis.call('SRANDMEMBER', s, numwant - #ids + 1)
+      for _, id in ipairs(more) do
+        if #ids >= numwant then break end
+        if id ~= pid then ids[#ids + 1] = id end
+      end
+    end
   else
     ids = redis.call('SRANDMEMBER', s, numwant)
     if #ids < numwant then
@@ -176,9 +188,15 @@ _GC_BATCH = 1000
 _GC_MAX_ROUNDS = 1000
 
 
-def _member(peer_id: bytes, value: bytes) -> StoredPeer:
-    """A member from its hash value: seeder flag, key length, key, endpoint."""
-    return StoredPeer(peer_id, value[2 + value[1] :], value[0] == 0x31)
+def _member(value: bytes) -> StoredPeer:
+    """A member from its hash value: seeder flag, key length, key, peer id length, peer id, endpoint."""
+    at = 3 + value[1]
+    return StoredPeer(value[at : at + value[at - 1]], _value_endpoint(value), value[0] == 0x31)
+
+
+def _value_endpoint(value: bytes) -> bytes:
+    at = 2 + value[1]
+    return value[at + 1 + value[at] :]
 
 
 class _ReplyPeers(LazyPeers):
@@ -192,7 +210,7 @@ class _ReplyPeers(LazyPeers):
 
     def _load(self) -> list[StoredPeer]:
         reply = self._reply
-        return [_member(reply[i], reply[i + 1]) for i in range(3, len(reply), 2)]
+        return [_member(reply[i]) for i in range(4, len(reply), 2)]
 
 
 class RedisSwarmStore(SwarmStore):
@@ -259,6 +277,7 @@ class RedisSwarmStore(SwarmStore):
         sid = info_hash + bytes((kind,))
         keys = (*self._keys(sid), self._prefix + b"d:" + info_hash, self._reg, self._cnt)
         args = (
+            peer_id if kind == SwarmKind.WEBRTC else endpoint,
             peer_id,
             endpoint,
             key,
@@ -280,7 +299,7 @@ class RedisSwarmStore(SwarmStore):
         if kind == SwarmKind.WEBRTC:
             return SwarmView(out[0], out[1], out[2], peers)
         # The compact reply straight from the script's values; peer tuples only if a reply asks.
-        compact = b"".join([value[2 + value[1] :] for value in out[4::2]])
+        compact = b"".join([_value_endpoint(value) for value in out[4::2]])
         return SwarmView(out[0], out[1], out[2], peers, compact)
 
     # -- announce batching ----------------------------------------------------------------------
@@ -355,18 +374,18 @@ class RedisSwarmStore(SwarmStore):
             raise SwarmUnavailable(str(exc)) from exc
         return [ScrapeCounts(out[i], out[i + 1], out[i + 2]) for i in range(0, len(out), 3)]
 
-    async def get_peer(self, info_hash: bytes, kind: SwarmKind, peer_id: bytes) -> StoredPeer | None:
+    async def get_peer(self, info_hash: bytes, kind: SwarmKind, ident: bytes) -> StoredPeer | None:
         m, t, _, _ = self._keys(info_hash + bytes((kind,)))
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hget(m, peer_id)
-                pipe.zscore(t, peer_id)
+                pipe.hget(m, ident)
+                pipe.zscore(t, ident)
                 value, seen = await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise SwarmUnavailable(str(exc)) from exc
         if value is None or seen is None or seen <= self._clock() - self._ttl:
             return None
-        return _member(peer_id, value)
+        return _member(value)
 
     async def gc(self) -> int:
         cutoff = repr(self._clock() - self._ttl)
