@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Real peers and tools the tests start: redis, BitTorrent clients, ffmpeg, a browser, nginx/opentracker/wrk for bench.
-APT_PACKAGES := redis-server aria2 ffmpeg chromium nginx-light opentracker wrk curl
+APT_PACKAGES := redis-server aria2 ffmpeg chromium nginx-light opentracker wrk curl iproute2
 JS_DIRS := $(patsubst %/package.json,%,$(wildcard tests/js/package.json tests/js/*/package.json))
 PYTEST_ARGS ?=
 

@@ -392,6 +392,7 @@ def create_peers_router(node: Any) -> APIRouter:
             request.client.host if request.client else None,
             request.headers.raw,
             settings.gateway.trusted_proxies,
+            settings.gateway.forwarded_header,
         )
         report: dict[str, Any] = {}
         candidates: list[PeerCandidate] = []

@@ -73,7 +73,13 @@ class Tracker:
         self.logic = TrackerLogic(TrackerConfig.from_settings(config), swarms, is_known)
         tracker_id = hmac.digest(key, b"tracker id", "sha256")[:8].hex().encode()
         self.writer = ReplyWriter(self.logic.config.interval, self.logic.config.min_interval, tracker_id)
-        self.http = HttpFrontend(self.logic, self.writer, config.trusted_proxies, inline_store=swarms.inline)
+        self.http = HttpFrontend(
+            self.logic,
+            self.writer,
+            config.trusted_proxies,
+            inline_store=swarms.inline,
+            forwarded_header=settings.gateway.forwarded_header,
+        )
         self.node = os.urandom(8)
         self.ws = WebSocketFrontend(
             self.logic, swarms, self.node, idle_timeout=3.0 * max(self.logic.config.interval // 5, 30)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from ..bencode import bencode
-from ..clientaddr import client_address
+from ..clientaddr import DEFAULT_FORWARDED_HEADER, ForwardedHeader, client_address
 from . import metrics
 from .logic import MAX_SCRAPE, TrackerLogic
 from .model import (
@@ -286,17 +286,25 @@ class HttpFrontend:
     """
 
     def __init__(
-        self, logic: TrackerLogic, writer: ReplyWriter, trusted_proxies: Sequence[str], *, inline_store: bool
+        self,
+        logic: TrackerLogic,
+        writer: ReplyWriter,
+        trusted_proxies: Sequence[str],
+        *,
+        inline_store: bool,
+        forwarded_header: ForwardedHeader = DEFAULT_FORWARDED_HEADER,
     ) -> None:
         self.logic = logic
         self.writer = writer
         self.trusted = tuple(trusted_proxies)
+        # Only the header the proxies in front of us set (gateway.forwarded_header) is read.
+        self.forwarded_header: ForwardedHeader = forwarded_header
         self.inline_store = inline_store
         self._errors = RateLimitedLog(log)
 
     def client_ip(self, peer: str | None, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         """The packed client address: the socket peer, or what trusted proxies forwarded."""
-        text = client_address(peer, headers, self.trusted) if self.trusted else peer
+        text = client_address(peer, headers, self.trusted, self.forwarded_header) if self.trusted else peer
         if not text:
             raise ClientError("cannot tell the client's address")
         try:
