@@ -32,6 +32,8 @@ class GatewayProcess:
             "TGW_GATEWAY__HOST": "127.0.0.1",
             "TGW_GATEWAY__PORT": str(self.port),
             "TGW_GATEWAY__PUBLIC_URL": self.url,
+            # The tests look uploads up in the recent list, which is admin-only by default.
+            "TGW_GATEWAY__PUBLIC_FILE_LIST": "true",
             "TGW_NOSTR__PUBLISH": "false",
             "TGW_NOSTR__RELAYS": "[]",
             "TGW_DHT__ENABLED": "false",

@@ -115,6 +115,8 @@ def shared_env(minio: MinioServer, redis: RedisServer, bucket: str, workdir: Pat
         "TGW_NOSTR__RELAYS": "[]",
         "TGW_DHT__BOOTSTRAP_NODES": "[]",
         "TGW_RATE_LIMITING__ENABLED": "false",
+        # The test lists B's recent files to see A's uploads; the list is admin-only by default.
+        "TGW_GATEWAY__PUBLIC_FILE_LIST": "true",
         "TGW_LOGGING__LEVEL": "WARNING",
     }
 

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -290,10 +291,13 @@ async def test_minio_killed_mid_upload_fails_cleanly_and_a_retry_succeeds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = _AbortableReader.read
+    reading = threading.Event()
 
     def slow_read(self: _AbortableReader, size: int = -1) -> bytes:
-        # Slow the source so MinIO always dies with parts still to send, however fast the machine.
-        time.sleep(0.02)
+        # Slow the source so MinIO always dies with parts still to send, however fast the machine
+        # and however many parts the SDK reads at once: each read takes half a second.
+        reading.set()
+        time.sleep(0.5)
         return original(self, size)
 
     with run_minio_server() as server:
@@ -305,8 +309,11 @@ async def test_minio_killed_mid_upload_fails_cleanly_and_a_retry_succeeds(
             source.write_bytes(data)
             monkeypatch.setattr(_AbortableReader, "read", slow_read)
             upload = asyncio.create_task(store.put_file("blobs/interrupted", source))
-            await asyncio.sleep(0.3)
-            assert not upload.done()
+            for _ in range(1000):  # the upload has started reading its source (at most 10 s)
+                if reading.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            assert reading.is_set() and not upload.done()
             server.kill()
             with pytest.raises(StoreError):
                 await asyncio.wait_for(upload, 60)
