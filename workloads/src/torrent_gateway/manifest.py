@@ -64,6 +64,11 @@ class Manifest(BaseModel):
     )
     created: float = Field(default_factory=time.time)
     private: bool = False
+    announce_dht: bool = Field(
+        True,
+        description="announced to the DHT by our seeder; false keeps it to the tracker and WebSeed only "
+        "(the uploader's announce_dht=false; the first upload of the bytes decides)",
+    )
     announcements: list[Announcement] = Field(default_factory=list)
 
     def object_keys(self) -> list[str]:

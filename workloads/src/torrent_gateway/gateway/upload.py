@@ -3,6 +3,10 @@
 The body is streamed into an ingest session as it arrives — never spooled whole — so memory
 stays flat and the size limit is enforced before the whole body is read (413). A client that
 disconnects mid-upload leaves nothing behind.
+
+``announce_dht`` (the original gateway's upload option) comes as a query parameter or, on
+multipart, as a form field before or after the file; ``false`` keeps a new file out of our DHT
+announces. It is recorded in the manifest, so it survives restarts and reaches the dht pods.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import hashlib
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
@@ -27,6 +31,22 @@ from .urls import describe
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["upload"])
 MAX_PART_HEADER_BYTES = 16 * 1024
+MAX_FIELD_BYTES = 64  # the only form field we read is a boolean
+ANNOUNCE_DHT_FIELD = b"announce_dht"
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def parse_announce_dht(value: str | None) -> bool | None:
+    """The seed's ``announce_dht`` option: None when absent, else a boolean; anything else is a 400."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise HTTPException(400, "announce_dht must be true or false")
 
 
 def _declared_length(request: Request) -> int | None:
@@ -105,15 +125,22 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 )
 async def upload_raw(
-    request: Request, services: ServicesDep, pubkey: PubkeyDep, name: str | None = None
+    request: Request,
+    services: ServicesDep,
+    pubkey: PubkeyDep,
+    name: str | None = None,
+    announce_dht: str | None = Query(None, description="false: seed it, but never announce it to the DHT"),
 ) -> Any:
     """Raw body upload. Name from ``?name=`` or the ``X-Filename`` header; type from Content-Type."""
     _check_owner(services, pubkey)
     declared = _declared_length(request)
+    announce = parse_announce_dht(announce_dht)
     file_name = name or request.headers.get("x-filename")
     session: IngestSession | None = None
     try:
         session = services.ingestor.begin(file_name, request.headers.get("content-type"), declared)
+        if announce is not None:
+            session.announce_dht = announce
         async for data in request.stream():
             await session.feed(data)
         return await _finish(session, request, services, pubkey)
@@ -128,7 +155,8 @@ async def upload_raw(
 
 
 class _MultipartFileReader:
-    """Feeds the first file part of a multipart body into an ingest session, streaming."""
+    """Feeds the first file part of a multipart body into an ingest session, streaming, and reads
+    the ``announce_dht`` field (capped); every other field is skipped unread."""
 
     def __init__(self, services: Services, declared: int | None, content_type: str) -> None:
         _, params = parse_options_header(content_type)
@@ -145,6 +173,9 @@ class _MultipartFileReader:
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
         self._queue: list[bytes] = []
+        self.in_announce_field = False
+        self._announce_value = b""
+        self.announce_dht: bool | None = None
         self.parser = MultipartParser(
             boundary,
             callbacks={
@@ -180,6 +211,10 @@ class _MultipartFileReader:
         disposition = self._headers.get(b"content-disposition", b"")
         _, params = parse_options_header(disposition)
         filename = params.get(b"filename")
+        if filename is None and params.get(b"name") == ANNOUNCE_DHT_FIELD:
+            self.in_announce_field = True
+            self._announce_value = b""
+            return
         if filename is not None and not self.done_file and self.session is None:
             name = filename.decode("utf-8", "replace")
             part_type = self._headers.get(b"content-type", b"").decode("latin-1")
@@ -189,8 +224,15 @@ class _MultipartFileReader:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:
             self._queue.append(data[start:end])
+        elif self.in_announce_field:
+            self._announce_value += data[start:end]
+            if len(self._announce_value) > MAX_FIELD_BYTES:
+                raise HTTPException(400, "announce_dht must be true or false")
 
     def _part_end(self) -> None:
+        if self.in_announce_field:
+            self.in_announce_field = False
+            self.announce_dht = parse_announce_dht(self._announce_value.decode("utf-8", "replace"))
         if self.in_file:
             self.in_file = False
             self.done_file = True
@@ -231,7 +273,10 @@ class _MultipartFileReader:
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "announce_dht": {"type": "boolean", "default": True},
+                        },
                         "required": ["file"],
                     }
                 }
@@ -239,9 +284,15 @@ class _MultipartFileReader:
         }
     },
 )
-async def upload_multipart(request: Request, services: ServicesDep, pubkey: PubkeyDep) -> Any:
-    """``curl -F file=@movie.mp4 http://localhost:9876/api/upload``"""
+async def upload_multipart(
+    request: Request,
+    services: ServicesDep,
+    pubkey: PubkeyDep,
+    announce_dht: str | None = Query(None, description="false: seed it, but never announce it to the DHT"),
+) -> Any:
+    """``curl -F file=@movie.mp4 -F announce_dht=false http://localhost:9876/api/upload``"""
     _check_owner(services, pubkey)
+    announce = parse_announce_dht(announce_dht)
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise HTTPException(415, "send multipart/form-data with a 'file' field, or PUT the raw bytes")
@@ -256,6 +307,10 @@ async def upload_multipart(request: Request, services: ServicesDep, pubkey: Pubk
             await reader.write(data)
         reader.finalize()
         assert reader.session is not None
+        # The form field, wherever it sat in the body, wins over the query parameter.
+        for choice in (announce, reader.announce_dht):
+            if choice is not None:
+                reader.session.announce_dht = choice
         return await _finish(reader.session, request, services, pubkey, body_digest)
     except ClientDisconnect:
         log.info("client went away during a multipart upload")

@@ -78,6 +78,7 @@ def describe(request: Request | None, settings: Settings, manifest: Manifest) ->
         "infohash_v2": manifest.infohash_v2,
         "magnet": links["magnet"],
         "created": manifest.created,
+        "announce_dht": manifest.announce_dht,
         "owners": sorted(manifest.owners),
         "announcements": [a.model_dump() for a in manifest.announcements],
         "urls": links,

@@ -93,6 +93,8 @@ class IngestSession:
         self.content_type = content_type
         self.limit = limit
         self.private = private
+        # The uploader's announce_dht; a multipart field may set it after the file part has begun.
+        self.announce_dht = True
         self.chunk_size = storage.chunk_size
         self.threshold = storage.blob_threshold
         self.hybrid = storage.hybrid_torrents
@@ -372,6 +374,7 @@ class IngestSession:
             infohash_v2=infohash_v2(info),
             created=time.time(),
             private=self.private,
+            announce_dht=self.announce_dht,
         )
 
     def _discard_staging(self) -> None:

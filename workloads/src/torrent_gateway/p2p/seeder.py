@@ -21,6 +21,8 @@ Announces: libtorrent's own DHT announcing is off per torrent (``disable_dht``);
 announces each infohash itself with ``dht_announce`` — right after adding it, once the DHT has
 bootstrapped, and every ``announce_interval`` — so only this pod's shard is announced, on our
 schedule. The torrents also list our tracker, so tracker clients (aria2c, ...) find the seeder.
+A file uploaded with ``announce_dht=false`` (its manifest's ``announce_dht``) is seeded and sent
+to the tracker like any other but never announced to the DHT.
 Removing a torrent sends ``stopped`` to the tracker; DHT entries cannot be withdrawn and expire
 on the storing nodes (~30 min in libtorrent), so a removed file stops being *re*-announced.
 
@@ -96,6 +98,7 @@ class SeedEntry:
     peers: int = 0
     announced_at: float = 0.0
     announces: int = 0
+    announce_dht: bool = True
     added_at: float = field(default_factory=time.time)
 
     def view(self) -> dict[str, Any]:
@@ -110,6 +113,7 @@ class SeedEntry:
             "uploaded": self.uploaded,
             "upload_rate": self.upload_rate,
             "peers": self.peers,
+            "announce_dht": self.announce_dht,
             "announces": self.announces,
             "announced_at": self.announced_at,
         }
@@ -279,7 +283,14 @@ class Seeder:
         relative = info.layout().file_path(0)
         blob_path = self.store.local_path(blob_key(manifest.sha256)) if manifest.kind == "blob" else None
         source: Literal["link", "cache"] = "link" if blob_path is not None else "cache"
-        entry = SeedEntry(manifest.sha256, manifest.infohash, manifest.name, manifest.size, source)
+        entry = SeedEntry(
+            manifest.sha256,
+            manifest.infohash,
+            manifest.name,
+            manifest.size,
+            source,
+            announce_dht=manifest.announce_dht,
+        )
         self.entries[manifest.infohash] = entry
         try:
             if blob_path is not None:
@@ -414,7 +425,9 @@ class Seeder:
 
     # -- announcing ------------------------------------------------------------------------------
     async def _announce(self, entry: SeedEntry) -> None:
-        if self.session.session is None:
+        # announce_dht=false: seeded and on the tracker, but our own announce is the only way the
+        # infohash reaches the DHT (libtorrent's is off per torrent), so skipping it keeps it out.
+        if self.session.session is None or not entry.announce_dht:
             return
         # implied_port: the storing node records the port each announce leaves from; libtorrent
         # serves TCP and UDP on one port per socket, and a wildcard bind with port 0 gives every
@@ -430,7 +443,7 @@ class Seeder:
         """Announce every seeded infohash to the DHT now; returns how many."""
         count = 0
         for entry in list(self.entries.values()):
-            if entry.handle is not None:
+            if entry.handle is not None and entry.announce_dht:
                 await self._announce(entry)
                 count += 1
         metrics.ANNOUNCED_INFOHASHES.set(count)
