@@ -224,6 +224,8 @@ def test_blossom_upload_and_get(gateway: GatewayProcess, tmp_path: Path) -> None
     assert status == 201, body
     assert (blob["sha256"], blob["size"], blob["type"]) == (sha, len(data), "image/png")
     assert blob["url"] == f"{gateway.url}/{sha}.png"
+    assert blob["infohash"] and blob["magnet"].startswith(f"magnet:?xt=urn:btih:{blob['infohash']}")
+    assert ["x", sha] in blob["nip94"] and isinstance(blob["uploaded"], int)
     # A token naming other bytes is refused (403, reason in X-Reason), and nothing is stored.
     (tmp_path / "cat.png").write_bytes(data + b"!")
     status, _ = curl(ROWS["blossom_upload"], tmp_path, gateway, BLOSSOM_AUTH=blossom_token(keys, sha))
