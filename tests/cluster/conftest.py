@@ -1,0 +1,48 @@
+"""The cluster suite's fixtures: a real control plane, kubectl/helm on it, the operator under test.
+
+The suite runs only under ``make test-cluster`` (``TGW_CLUSTER=1``): without it nothing here is
+collected, so ``make test`` stays fast and never builds Kubernetes.
+
+The control plane is the one ``make cluster-up`` started (``.cluster/state.json``) or, if none
+runs, one this session starts and stops. The operator runs as a subprocess with a kubeconfig
+holding a token of the **chart's ServiceAccount** (TokenRequest), so the chart's RBAC is exactly
+what it gets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.harness import ROOT, ClusterState, down, up
+from tests.cluster.kube import Kube
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if os.environ.get("TGW_CLUSTER") != "1":
+        return True
+    return None
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ClusterState]:
+    directory = ROOT / ".cluster"
+    existing = ClusterState.load(directory)
+    if existing is not None and existing.alive():
+        yield existing
+        return
+    state = up(directory)
+    try:
+        yield state
+    finally:
+        if os.environ.get("TGW_CLUSTER_KEEP") != "1":
+            down(directory)
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ClusterState) -> Iterator[Kube]:
+    with Kube(control_plane) as client:
+        yield client
