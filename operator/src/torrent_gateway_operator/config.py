@@ -31,9 +31,19 @@ class OperatorConfig(BaseSettings):
         description="Seconds a watch request lasts before kopf renews it (0: as long as the server allows).",
     )
     namespaces: str = Field("", description="Comma-separated namespaces to watch; empty: every namespace.")
-    peering: str = Field(
+    leader_election_lease: str = Field(
         "",
-        description="Name of the ClusterKopfPeering used for leader election; empty: standalone (one replica).",
+        description="Name of the Lease the operator replicas elect their leader on (only the leader acts); "
+        "empty: no election, one replica only.",
+    )
+    leader_election_namespace: str = Field(
+        "default", description="Namespace of that Lease (the chart: the release's namespace)."
+    )
+    leader_election_lease_seconds: float = Field(
+        15.0,
+        ge=3,
+        description="Seconds after the leader's last renewal before a standby takes over; the leader steps "
+        "down after two thirds of it without a renewal.",
     )
     liveness_host: str = Field(
         "0.0.0.0", description="Address kopf's /healthz endpoint binds (the kubelet probes it)."
