@@ -46,3 +46,38 @@ def control_plane() -> Iterator[ClusterState]:
 def kube(control_plane: ClusterState) -> Iterator[Kube]:
     with Kube(control_plane) as client:
         yield client
+
+
+RELEASE, SYSTEM_NAMESPACE = "tgw", "tgw-system"
+OPERATOR_ACCOUNT = f"{RELEASE}-torrent-gateway"
+CHART_IMAGE = "registry.example.org/media/torrent-gateway:1.2.3"
+# Short intervals so drift, dependency waits and retries show within seconds.
+FAST = {
+    "TGW_OPERATOR_RESYNC_INTERVAL": "2",
+    "TGW_OPERATOR_DEPENDENCY_RETRY_DELAY": "1",
+    "TGW_OPERATOR_ERROR_RETRY_DELAY": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def release(kube: Kube) -> str:
+    """The chart installed by the real helm, with the image set the way the README says."""
+    repository, tag = CHART_IMAGE.rsplit(":", 1)
+    kube.helm(
+        "upgrade", "--install", RELEASE, str(ROOT / "charts" / "torrent-gateway"),
+        "-n", SYSTEM_NAMESPACE, "--create-namespace",
+        "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+        "--wait", "--timeout", "120s",
+    )  # fmt: skip
+    return RELEASE
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(kube: Kube, release: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
+    return kube.service_account_kubeconfig(SYSTEM_NAMESPACE, OPERATOR_ACCOUNT, path)
+
+
+@pytest.fixture(scope="session")
+def operator_env(kube: Kube, release: str) -> dict[str, str]:
+    return {**kube.chart_operator_env(SYSTEM_NAMESPACE, OPERATOR_ACCOUNT), **FAST}

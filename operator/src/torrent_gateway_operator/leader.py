@@ -99,15 +99,20 @@ class LeaseElector:
         return True
 
     def release(self) -> None:
-        """Hand over at once on a clean shutdown: the lease is left expired and without holder."""
+        """Hand over at once on a clean shutdown: the Lease is deleted (a standby creates it anew).
+
+        Deleting rather than expiring it also leaves nothing behind when the release is uninstalled.
+        """
         s = self.settings
         with contextlib.suppress(ApiException):
             lease = self.api.read_namespaced_lease(s.name, s.namespace)
             if lease.spec.holder_identity != s.identity:
                 return
-            lease.spec.holder_identity = None
-            lease.spec.lease_duration_seconds = 1
-            self.api.replace_namespaced_lease(s.name, s.namespace, lease)
+            self.api.delete_namespaced_lease(
+                s.name,
+                s.namespace,
+                body=k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=lease.metadata.uid)),
+            )
             log.info("released the leader lease %s/%s", s.namespace, s.name)
 
     def wait_for_leadership(self, stop: threading.Event | None = None) -> bool:
