@@ -238,7 +238,8 @@ def up(directory: Path = ROOT / ".cluster") -> ClusterState:
             "--cluster-signing-cert-file", str(pki / "ca.crt"), "--cluster-signing-key-file", str(pki / "ca.key"),
             # No real node sends heartbeats; the node lifecycle controller would evict every pod.
             # No cloud: no LoadBalancer or route controllers.
-            "--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+            "--controllers", "*,-node-ipam-controller,-node-lifecycle-controller,-cloud-node-lifecycle-controller,"
+            "-service-lb-controller,-node-route-controller",
             "--concurrent-gc-syncs", "10",
             "--v", "1",
         ],
