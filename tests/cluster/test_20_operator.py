@@ -87,9 +87,16 @@ def test_example_reaches_ready_with_owned_children_then_is_garbage_collected(
             (container,) = child_obj["spec"]["template"]["spec"]["containers"]
             assert container["image"] == CHART_IMAGE, child
     # Readiness came from the workload controllers' own status (pods Running/Ready on the node).
-    for (plural, child), child_obj in owned.items():
-        if plural == "deployments" and child_obj["spec"].get("replicas"):
-            assert child_obj["status"].get("readyReplicas") == child_obj["spec"]["replicas"], child
+    for plural, child in owned:
+        if plural == "deployments":
+            path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{child}"
+            wait_for(
+                lambda path=path: (
+                    (d := kube.get(path)) and d["status"].get("readyReplicas") == d["spec"]["replicas"]
+                ),
+                30,
+                f"{child} ready",
+            )
 
     assert kube.http.delete(kube.gateway_path(namespace, name)).status_code == 200
     wait_for(lambda: kube.gateway(namespace, name) is None, 60, f"{name} deleted (finalizer released)")
@@ -218,7 +225,8 @@ def test_the_chart_rbac_is_what_the_operator_has(kube: Kube, operator_kubeconfig
         "auth",
         "can-i",
         "update",
-        "torrentgateways.torrentgateway.io/finalizers",
+        "torrentgateways.torrentgateway.io",
+        "--subresource=finalizers",
         "-A",
         check=False,
     )

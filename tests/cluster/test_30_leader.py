@@ -51,4 +51,4 @@ def test_one_replica_acts_and_the_other_takes_over_when_it_dies(
     assert took_over < 60, took_over
     print(f"failover: replica b leading and reconciling {took_over:.1f}s after replica a was killed")
     kube.stop_operator(second)
-    assert holder(kube) == ""  # a clean stop hands the Lease over at once (deleted)
+    assert holder(kube) == ""  # a clean stop hands the Lease over at once

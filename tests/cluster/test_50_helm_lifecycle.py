@@ -51,6 +51,7 @@ def test_upgrade_keeps_resources_and_secrets_then_uninstall_is_quick_and_clean(
         f"/apis/apps/v1/namespaces/{SYSTEM_NAMESPACE}/deployments",
         f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/serviceaccounts",
         f"/apis/rbac.authorization.k8s.io/v1/namespaces/{SYSTEM_NAMESPACE}/roles",
+        f"/apis/coordination.k8s.io/v1/namespaces/{SYSTEM_NAMESPACE}/leases",
         "/apis/rbac.authorization.k8s.io/v1/clusterroles",
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
     ):

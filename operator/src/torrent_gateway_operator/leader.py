@@ -4,7 +4,8 @@ Only the leader runs kopf; the others wait, answering the kubelet's probes, and 
 the leader's lease expires (it stops renewing: crashed, killed, partitioned) or is released (a
 clean shutdown hands over at once). A leader that cannot renew before its own deadline exits the
 process at once rather than risk two operators acting, the way client-go's leader election does.
-Built on a Lease, a built-in type, so no CRD, Helm hook or peering object is needed.
+Built on a Lease, a built-in type, so no CRD, Helm hook or peering object is needed: the chart
+creates the (empty) Lease with the release and deletes it on uninstall.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ class LeaseElector:
                 return False  # someone else holds a live lease
         transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
         body = {
-            "metadata": {"name": s.name, "namespace": s.namespace, "resourceVersion": lease.metadata.resource_version},
+            "metadata": {
+                "name": s.name,
+                "namespace": s.namespace,
+                "resourceVersion": lease.metadata.resource_version,
+            },
             "spec": self._lease_body(transitions, spec.acquire_time if ours else None),
         }
         try:
@@ -99,20 +104,15 @@ class LeaseElector:
         return True
 
     def release(self) -> None:
-        """Hand over at once on a clean shutdown: the Lease is deleted (a standby creates it anew).
-
-        Deleting rather than expiring it also leaves nothing behind when the release is uninstalled.
-        """
+        """Hand over at once on a clean shutdown: the Lease is left without holder, already expired."""
         s = self.settings
         with contextlib.suppress(ApiException):
             lease = self.api.read_namespaced_lease(s.name, s.namespace)
             if lease.spec.holder_identity != s.identity:
                 return
-            self.api.delete_namespaced_lease(
-                s.name,
-                s.namespace,
-                body=k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=lease.metadata.uid)),
-            )
+            lease.spec.holder_identity = None
+            lease.spec.lease_duration_seconds = 1
+            self.api.replace_namespaced_lease(s.name, s.namespace, lease)
             log.info("released the leader lease %s/%s", s.namespace, s.name)
 
     def wait_for_leadership(self, stop: threading.Event | None = None) -> bool:
@@ -144,7 +144,9 @@ class LeaseElector:
                     if time.monotonic() - last < self.settings.renew_deadline:
                         log.warning("leader lease renewal failed, retrying: %s", exc)
                         continue
-                    log.error("leader lease not renewed for %.0fs; stepping down", self.settings.renew_deadline)
+                    log.error(
+                        "leader lease not renewed for %.0fs; stepping down", self.settings.renew_deadline
+                    )
                 lost()
                 return
 
