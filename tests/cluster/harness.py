@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -83,7 +84,7 @@ class ClusterState:
         return httpx.Client(
             base_url=self.server,
             headers={"Authorization": f"Bearer {self.token}"},
-            verify=str(self.ca_file),
+            verify=ssl.create_default_context(cafile=str(self.ca_file)),
             timeout=timeout,
         )
 
@@ -147,11 +148,13 @@ def _spawn(name: str, argv: list[str], logs: Path, env: dict[str, str] | None = 
     return proc.pid
 
 
-def _wait(check, timeout: float, what: str, logs: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+def _wait(check, timeout: float, what: str, logs: Path | None = None, pid: int | None = None) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
+        if pid is not None and _exited(pid):
+            break  # it died: waiting longer shows nothing new
         time.sleep(0.3)
     tail = ""
     if logs is not None and logs.exists():
@@ -223,7 +226,7 @@ def up(directory: Path = ROOT / ".cluster") -> ClusterState:
         logs,
     )  # fmt: skip
     state.save()
-    _wait(state.alive, 90, "kube-apiserver", logs / "kube-apiserver.log")
+    _wait(state.alive, 90, "kube-apiserver", logs / "kube-apiserver.log", state.pids["kube-apiserver"])
     kubeconfig = write_kubeconfig(state.kubeconfig, server, pki / "ca.crt", token, ADMIN_USER)
     state.pids["kube-controller-manager"] = _spawn(
         "kube-controller-manager",
@@ -236,10 +239,9 @@ def up(directory: Path = ROOT / ".cluster") -> ClusterState:
             "--service-account-private-key-file", str(pki / "sa.key"),
             "--root-ca-file", str(pki / "ca.crt"),
             "--cluster-signing-cert-file", str(pki / "ca.crt"), "--cluster-signing-key-file", str(pki / "ca.key"),
-            # No real node sends heartbeats; the node lifecycle controller would evict every pod.
-            # No cloud: no LoadBalancer or route controllers.
-            "--controllers", "*,-node-ipam-controller,-node-lifecycle-controller,-cloud-node-lifecycle-controller,"
-            "-service-lb-controller,-node-route-controller",
+            # No real node sends heartbeats: the node lifecycle controller would evict every pod.
+            # No pod network: nothing to allocate node CIDRs from.
+            "--controllers", "*,-node-ipam-controller,-node-lifecycle-controller",
             "--concurrent-gc-syncs", "10",
             "--v", "1",
         ],
@@ -255,9 +257,22 @@ def up(directory: Path = ROOT / ".cluster") -> ClusterState:
     )
     state.save()
     _wait(lambda: _namespace_ready(state), 60, "the default ServiceAccount (kube-controller-manager)",
-          logs / "kube-controller-manager.log")  # fmt: skip
-    _wait(lambda: _node_ready(state), 30, "the fake node", logs / "fake-kubelet.log")
+          logs / "kube-controller-manager.log", state.pids["kube-controller-manager"])  # fmt: skip
+    _wait(
+        lambda: _node_ready(state), 30, "the fake node", logs / "fake-kubelet.log", state.pids["fake-kubelet"]
+    )
     return state
+
+
+def _exited(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def _namespace_ready(state: ClusterState) -> bool:
