@@ -3,8 +3,7 @@
 The suite runs only under ``make test-cluster`` (``TGW_CLUSTER=1``): without it nothing here is
 collected, so ``make test`` stays fast and never builds Kubernetes.
 
-The control plane is the one ``make cluster-up`` started (``.cluster/state.json``) or, if none
-runs, one this session starts and stops. The operator runs as a subprocess with a kubeconfig
+The control plane is started afresh by the session (``.cluster/``) and stopped at its end. The operator runs as a subprocess with a kubeconfig
 holding a token of the **chart's ServiceAccount** (TokenRequest), so the chart's RBAC is exactly
 what it gets.
 """
@@ -29,11 +28,13 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ClusterState]:
+    """A fresh control plane per session (it starts in seconds): every run begins from an empty etcd.
+
+    A cluster left by ``make cluster-up`` is replaced; ``TGW_CLUSTER_KEEP=1`` keeps this one running
+    afterwards (to look at it with ``.cluster/bin/kubectl``).
+    """
     directory = ROOT / ".cluster"
-    existing = ClusterState.load(directory)
-    if existing is not None and existing.alive():
-        yield existing
-        return
+    down(directory)
     state = up(directory)
     try:
         yield state

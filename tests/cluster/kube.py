@@ -166,7 +166,13 @@ class Kube:
             **os.environ,
             **env,
             "KUBECONFIG": str(kubeconfig),
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "operator" / "src"), str(ROOT / "workloads" / "src")]),
+            # TGW_CLUSTER_OPERATOR_SRC: run another operator tree (e.g. main's, to see a test fail on it)
+            "PYTHONPATH": os.pathsep.join(
+                [
+                    os.environ.get("TGW_CLUSTER_OPERATOR_SRC", str(ROOT / "operator" / "src")),
+                    str(ROOT / "workloads" / "src"),
+                ]
+            ),
             "TGW_OPERATOR_LIVENESS_HOST": "127.0.0.1",
             "TGW_OPERATOR_LIVENESS_PORT": str(free_port()),
             "TGW_OPERATOR_LOG_FORMAT": "plain",

@@ -47,8 +47,9 @@ PRUNABLE: list[tuple[str, str]] = [
 _DEPENDENCY_COMPONENTS = ("minio", "redis")
 _WORKLOAD_API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1"}
 # A StatefulSet's volumeClaimTemplates, serviceName, selector, podManagementPolicy… cannot change;
-# the API server answers 422 with this text.
-_IMMUTABLE_STATEFULSET = "updates to statefulset spec for fields other than"
+# the API server answers 422 with one of these (1.37: "spec.volumeClaimTemplates: … field is
+# immutable"; older releases: "Forbidden: updates to statefulset spec for fields other than …").
+_IMMUTABLE_STATEFULSET = ("field is immutable", "updates to statefulset spec for fields other than")
 # Holds spec.replicas for the moment between our last apply that set it and the HPA's first write.
 HANDOFF_MANAGER = f"{FIELD_MANAGER}-hpa-handoff"
 
@@ -165,7 +166,8 @@ class Reconciler:
             try:
                 await self.client.apply(manifest)
             except ApiError as exc:
-                if not (kind == "StatefulSet" and exc.status == 422 and _IMMUTABLE_STATEFULSET in str(exc)):
+                immutable = any(text in str(exc) for text in _IMMUTABLE_STATEFULSET)
+                if not (kind == "StatefulSet" and exc.status == 422 and immutable):
                     raise
                 await self._recreate_statefulset(manifest)
             outcome.applied.append((kind, name))
