@@ -62,13 +62,17 @@ class LeaseElector:
             "leaseTransitions": transitions,
         }
 
-    def try_acquire_or_renew(self) -> bool:
-        """One attempt; True while this process holds the lease."""
+    def try_acquire_or_renew(self, create: bool = True) -> bool:
+        """One attempt; True while this process holds the lease.
+
+        ``create``: make the Lease when it is missing (the chart makes it; a leader whose Lease
+        vanished, e.g. deleted by ``helm uninstall``, has lost it and must not bring it back).
+        """
         s = self.settings
         try:
             lease = self.api.read_namespaced_lease(s.name, s.namespace)
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status != 404 or not create:
                 raise
             body = {"metadata": {"name": s.name, "namespace": s.namespace}, "spec": self._lease_body(0, None)}
             try:
@@ -87,16 +91,14 @@ class LeaseElector:
             if renewed is not None and renewed + datetime.timedelta(seconds=duration) > _now():
                 return False  # someone else holds a live lease
         transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
+        # A patch of the spec only (labels and Helm's ownership annotations stay), conditional on
+        # the version read: two replicas racing for an expired Lease cannot both win.
         body = {
-            "metadata": {
-                "name": s.name,
-                "namespace": s.namespace,
-                "resourceVersion": lease.metadata.resource_version,
-            },
+            "metadata": {"resourceVersion": lease.metadata.resource_version},
             "spec": self._lease_body(transitions, spec.acquire_time if ours else None),
         }
         try:
-            self.api.replace_namespaced_lease(s.name, s.namespace, body)
+            self.api.patch_namespaced_lease(s.name, s.namespace, body)
         except ApiException as exc:
             if exc.status == 409:  # changed since we read it: someone else renewed or took it
                 return False
@@ -110,9 +112,11 @@ class LeaseElector:
             lease = self.api.read_namespaced_lease(s.name, s.namespace)
             if lease.spec.holder_identity != s.identity:
                 return
-            lease.spec.holder_identity = None
-            lease.spec.lease_duration_seconds = 1
-            self.api.replace_namespaced_lease(s.name, s.namespace, lease)
+            body = {
+                "metadata": {"resourceVersion": lease.metadata.resource_version},
+                "spec": {"holderIdentity": None, "leaseDurationSeconds": 1},
+            }
+            self.api.patch_namespaced_lease(s.name, s.namespace, body)
             log.info("released the leader lease %s/%s", s.namespace, s.name)
 
     def wait_for_leadership(self, stop: threading.Event | None = None) -> bool:
@@ -121,9 +125,15 @@ class LeaseElector:
                 if self.try_acquire_or_renew():
                     log.info("acquired the leader lease %s/%s as %s", *self._where())
                     return True
-            except (ApiException, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - keep waiting whatever the API answers
                 log.warning("leader lease: %s", exc)
             time.sleep(self.settings.retry_period)
+        return False
+
+    def _retry(self, exc: Exception, last: float) -> bool:
+        if time.monotonic() - last < self.settings.renew_deadline:
+            log.warning("leader lease renewal failed, retrying: %s", exc)
+            return True
         return False
 
     def _where(self) -> tuple[str, str, str]:
@@ -136,16 +146,24 @@ class LeaseElector:
             last = time.monotonic()
             while not stop.wait(self.settings.retry_period):
                 try:
-                    if self.try_acquire_or_renew():
+                    if self.try_acquire_or_renew(create=False):
                         last = time.monotonic()
                         continue
                     log.error("leader lease %s/%s was taken over; stepping down", *self._where()[:2])
-                except (ApiException, OSError) as exc:
-                    if time.monotonic() - last < self.settings.renew_deadline:
-                        log.warning("leader lease renewal failed, retrying: %s", exc)
+                except ApiException as exc:
+                    if exc.status == 404:
+                        log.error("leader lease %s/%s is gone; stepping down", *self._where()[:2])
+                    elif not self._retry(exc, last):
+                        log.error(
+                            "leader lease not renewed in %.0fs; stepping down", self.settings.renew_deadline
+                        )
+                    else:
+                        continue
+                except Exception as exc:  # noqa: BLE001 - any failure to renew counts against the deadline
+                    if self._retry(exc, last):
                         continue
                     log.error(
-                        "leader lease not renewed for %.0fs; stepping down", self.settings.renew_deadline
+                        "leader lease not renewed in %.0fs; stepping down", self.settings.renew_deadline
                     )
                 lost()
                 return
