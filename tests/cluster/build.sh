@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real control plane the cluster suite runs on, once per machine, into a cache keyed by
-# version: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and helm, all from
+# version: etcd, kube-apiserver, kube-controller-manager, kubectl and helm, all from
 # their Go modules (no prebuilt binary can be fetched here). Idempotent: a binary that exists is kept.
 #
 #   tests/cluster/build.sh            build what is missing, print the bin directory
@@ -61,7 +61,7 @@ GO
 
 build_kubernetes() {
   local missing=()
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do have "$b" || missing+=("$b"); done
+  for b in kube-apiserver kube-controller-manager kubectl; do have "$b" || missing+=("$b"); done
   [ "${#missing[@]}" -eq 0 ] && return 0
   log "building ${missing[*]} v$K8S_VERSION"
   local dir="$SRC/kubernetes" minor="${K8S_VERSION#*.}"
