@@ -74,15 +74,19 @@ class LeaseElector:
         except ApiException as exc:
             if exc.status != 404 or not create:
                 raise
-            body = {"metadata": {"name": s.name, "namespace": s.namespace}, "spec": self._lease_body(0, None)}
+            body: Any = {
+                "metadata": {"name": s.name, "namespace": s.namespace},
+                "spec": self._lease_body(0, None),
+            }
             try:
-                self.api.create_namespaced_lease(s.namespace, body)
+                self.api.create_namespaced_lease(s.namespace, body)  # the client serialises a dict as it is
             except ApiException as create_error:
                 if create_error.status == 409:  # another replica created it first
                     return False
                 raise
             return True
-        spec = lease.spec
+        spec = lease.spec or k8s.V1LeaseSpec()  # the chart's Lease starts with an empty spec
+        version = lease.metadata.resource_version if lease.metadata else None
         holder = spec.holder_identity or ""
         ours = holder == s.identity
         if not ours and holder:
@@ -94,7 +98,7 @@ class LeaseElector:
         # A patch of the spec only (labels and Helm's ownership annotations stay), conditional on
         # the version read: two replicas racing for an expired Lease cannot both win.
         body = {
-            "metadata": {"resourceVersion": lease.metadata.resource_version},
+            "metadata": {"resourceVersion": version},
             "spec": self._lease_body(transitions, spec.acquire_time if ours else None),
         }
         try:
@@ -110,7 +114,7 @@ class LeaseElector:
         s = self.settings
         with contextlib.suppress(ApiException):
             lease = self.api.read_namespaced_lease(s.name, s.namespace)
-            if lease.spec.holder_identity != s.identity:
+            if lease.spec is None or lease.metadata is None or lease.spec.holder_identity != s.identity:
                 return
             body = {
                 "metadata": {"resourceVersion": lease.metadata.resource_version},
