@@ -46,7 +46,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* The peering object's name: one per release, so two releases never elect each other. */}}
-{{- define "torrent-gateway.peering" -}}
+{{/* The leader Lease's name: one per release, so two releases never elect each other. */}}
+{{- define "torrent-gateway.lease" -}}
 {{- include "torrent-gateway.fullname" . }}
+{{- end }}
+
+{{/*
+Cluster-scoped objects (ClusterRole, ClusterRoleBinding) carry the namespace too: two releases of
+the same name in two namespaces must not overwrite each other's.
+*/}}
+{{- define "torrent-gateway.clusterName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "torrent-gateway.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

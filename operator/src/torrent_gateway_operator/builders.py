@@ -9,6 +9,7 @@ until the dependencies are ready. Nothing here touches the network.
 
 from __future__ import annotations
 
+import copy
 import secrets as _secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -436,6 +437,24 @@ def build_service(spec: TorrentGatewaySpec, meta: Meta, component: str) -> Manif
     }
 
 
+def split_by_protocol(service: Manifest) -> list[Manifest]:
+    """A LoadBalancer Service with TCP and UDP ports → one per protocol (``<name>`` TCP, ``<name>-udp``).
+
+    Many clouds' load balancers refuse mixed protocols (or silently drop one); two Services, each
+    with one protocol, work everywhere.
+    """
+    spec = service["spec"]
+    protocols = {port.get("protocol", "TCP") for port in spec["ports"]}
+    if spec.get("type") != "LoadBalancer" or len(protocols) < 2:
+        return [service]
+    tcp = copy.deepcopy(service)
+    tcp["spec"]["ports"] = [port for port in spec["ports"] if port.get("protocol", "TCP") == "TCP"]
+    udp = copy.deepcopy(service)
+    udp["metadata"]["name"] = f"{service['metadata']['name']}-udp"
+    udp["spec"]["ports"] = [port for port in spec["ports"] if port.get("protocol") == "UDP"]
+    return [tcp, udp]
+
+
 def build_dht_pod_services(spec: TorrentGatewaySpec, meta: Meta) -> list[Manifest]:
     """One Service per DHT pod when exposed by NodePort or LoadBalancer (each node has its own id)."""
     if not spec.dht.enabled or spec.dht.exposure.type not in ("NodePort", "LoadBalancer"):
@@ -444,7 +463,7 @@ def build_dht_pod_services(spec: TorrentGatewaySpec, meta: Meta) -> list[Manifes
     out = []
     for ordinal in range(spec.dht.replicas):
         pod = names.dht_pod(ordinal)
-        out.append(
+        out += split_by_protocol(
             {
                 "apiVersion": "v1",
                 "kind": "Service",
@@ -842,7 +861,10 @@ def plan(spec: TorrentGatewaySpec, meta: Meta, token: TokenSource = _secrets.tok
     for component in ("gateway", "blossom", "tracker"):
         if component != "gateway" and not getattr(spec, component).enabled:
             continue
-        workloads += [build_service(spec, meta, component), build_deployment(spec, meta, component)]
+        workloads += [
+            *split_by_protocol(build_service(spec, meta, component)),
+            build_deployment(spec, meta, component),
+        ]
         if component != "tracker":
             hpa = build_hpa(spec, meta, component)
             if hpa is not None:

@@ -25,7 +25,7 @@ from .status import merge_patch
 CONFIG = OperatorConfig()
 # One API client per operator process; its HTTP session is opened lazily in the running loop.
 CLIENT = KubeClient(timeout=CONFIG.request_timeout)
-RECONCILER = Reconciler(CLIENT)
+RECONCILER = Reconciler(CLIENT, images=CONFIG.image_policy())
 
 
 @kopf.on.startup()

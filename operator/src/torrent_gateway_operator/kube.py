@@ -110,7 +110,7 @@ class KubeClient:
         message = payload.get("message") if isinstance(payload, dict) else str(payload)[:300]
         raise ApiError(status, message or "no message")
 
-    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    async def apply(self, manifest: Mapping[str, Any], field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
         """Server-side apply under our field manager; force takes back fields others changed (drift)."""
         meta = manifest["metadata"]
         path = resource_path(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
@@ -119,7 +119,7 @@ class KubeClient:
             path,
             body=manifest,
             content_type="application/apply-patch+yaml",
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params={"fieldManager": field_manager, "force": "true"},
         )
         if status >= 300:
             self._raise(status, payload)
@@ -158,12 +158,14 @@ class KubeClient:
             self._raise(status, payload)
         return list(payload.get("items") or []) if isinstance(payload, dict) else []
 
-    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
-        """Delete in the background (the garbage collector removes pods); False when already gone."""
+    async def delete(
+        self, api_version: str, kind: str, namespace: str, name: str, propagation: str = "Background"
+    ) -> bool:
+        """Delete (Background: the garbage collector removes pods; Orphan: they stay); False when gone."""
         status, payload = await self._request(
             "DELETE",
             resource_path(api_version, kind, namespace, name),
-            body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+            body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
         )
         if status == 404:
             return False

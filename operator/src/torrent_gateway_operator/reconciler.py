@@ -8,6 +8,7 @@ children and undoes hand edits. The pass never raises for expected situations; i
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from . import FIELD_MANAGER
 from .builders import Dependency, Plan, TokenSource, component_workloads, plan, rendered_config
 from .kube import ApiError, KubeClient
 from .names import check_instance_name
-from .spec import SpecError, TorrentGatewaySpec, parse_spec
+from .spec import ImagePolicy, SpecError, TorrentGatewaySpec, parse_spec
 from .status import (
     OBJECT_STORE_READY,
     REDIS_READY,
@@ -45,6 +46,12 @@ PRUNABLE: list[tuple[str, str]] = [
 ]
 _DEPENDENCY_COMPONENTS = ("minio", "redis")
 _WORKLOAD_API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1"}
+# A StatefulSet's volumeClaimTemplates, serviceName, selector, podManagementPolicy… cannot change;
+# the API server answers 422 with one of these (1.37: "spec.volumeClaimTemplates: … field is
+# immutable"; older releases: "Forbidden: updates to statefulset spec for fields other than …").
+_IMMUTABLE_STATEFULSET = ("field is immutable", "updates to statefulset spec for fields other than")
+# Holds spec.replicas for the moment between our last apply that set it and the HPA's first write.
+HANDOFF_MANAGER = f"{FIELD_MANAGER}-hpa-handoff"
 
 
 def utc_now() -> str:
@@ -65,6 +72,15 @@ def _selector(instance: str) -> str:
     return f"app.kubernetes.io/instance={instance},app.kubernetes.io/managed-by={FIELD_MANAGER}"
 
 
+def _owns_replicas(obj: Mapping[str, Any], manager: str) -> bool:
+    return any(
+        entry.get("manager") == manager
+        and entry.get("operation") == "Apply"
+        and "f:replicas" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+        for entry in obj.get("metadata", {}).get("managedFields") or []
+    )
+
+
 def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
 
@@ -75,10 +91,14 @@ class Reconciler:
         client: KubeClient,
         now: Callable[[], str] = utc_now,
         token: TokenSource | None = None,
+        images: ImagePolicy | None = None,
+        recreate_timeout: float = 30.0,
     ) -> None:
         self.client = client
         self.now = now
         self.token = token
+        self.images = images or ImagePolicy()
+        self.recreate_timeout = recreate_timeout
 
     async def reconcile(self, body: Mapping[str, Any], *, prune: bool) -> Outcome:
         metadata = body["metadata"]
@@ -88,7 +108,7 @@ class Reconciler:
 
         try:
             check_instance_name(meta["name"])
-            spec = parse_spec(dict(body.get("spec") or {}))
+            spec = parse_spec(dict(body.get("spec") or {}), self.images)
             the_plan = plan(spec, meta, self.token) if self.token else plan(spec, meta)
         except (SpecError, ValueError) as exc:
             obs = Observation(generation=generation, spec_error=str(exc))
@@ -99,27 +119,27 @@ class Reconciler:
         outcome = Outcome(status={})
         dependencies: dict[str, DependencyState] = self._external_dependencies(spec)
         workloads_applied = False
-        apply_error: str | None = None
+        errors: list[str] = []
         try:
             for secret in the_plan.secrets:
                 if await self.client.create(secret):
                     log.info("created Secret %s/%s", meta["namespace"], secret["metadata"]["name"])
+            # One refused child never stops the others: each is applied, the refusals are reported.
             for manifest in the_plan.dependencies:
-                await self.client.apply(manifest)
-                outcome.applied.append((manifest["kind"], manifest["metadata"]["name"]))
+                await self._apply_one(manifest, outcome, errors)
             for wait in the_plan.waits:
                 dependencies[wait.condition] = await self._dependency_state(meta["namespace"], wait)
             if all(dep.ready for dep in dependencies.values()):
                 for manifest in the_plan.workloads:
-                    await self.client.apply(manifest)
-                    outcome.applied.append((manifest["kind"], manifest["metadata"]["name"]))
+                    await self._apply_one(manifest, outcome, errors)
                 workloads_applied = True
-                if prune:
+                if prune and not errors:
                     outcome.pruned = await self._prune(meta, the_plan)
             components = await self._components(spec, meta)
         except ApiError as exc:
-            apply_error = str(exc)
+            errors.append(str(exc))
             components = {}
+        apply_error = "; ".join(errors) if errors else None
 
         obs = Observation(
             generation=generation,
@@ -137,6 +157,64 @@ class Reconciler:
         elif waiting:
             outcome.waiting = "waiting for " + ", ".join(waiting)
         return outcome
+
+    async def _apply_one(self, manifest: Mapping[str, Any], outcome: Outcome, errors: list[str]) -> None:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        try:
+            if kind == "Deployment" and "replicas" not in manifest["spec"]:
+                await self._hand_replicas_to_hpa(manifest)
+            try:
+                await self.client.apply(manifest)
+            except ApiError as exc:
+                immutable = any(text in str(exc) for text in _IMMUTABLE_STATEFULSET)
+                if not (kind == "StatefulSet" and exc.status == 422 and immutable):
+                    raise
+                await self._recreate_statefulset(manifest)
+            outcome.applied.append((kind, name))
+        except ApiError as exc:
+            errors.append(f"{kind} {name}: {exc}")
+
+    async def _hand_replicas_to_hpa(self, manifest: Mapping[str, Any]) -> None:
+        """Keep the current replica count when an HPA takes a Deployment over.
+
+        Our apply leaves ``spec.replicas`` out once autoscaling is on; if our field manager still
+        owned it, server-side apply would drop the field and the Deployment would fall to 1 pod.
+        A one-off apply by a second manager with the live count keeps it until the HPA writes it.
+        """
+        meta = manifest["metadata"]
+        live = await self.client.get("apps/v1", "Deployment", meta["namespace"], meta["name"])
+        if live is None or not _owns_replicas(live, FIELD_MANAGER):
+            return
+        replicas = int((live.get("spec") or {}).get("replicas") or 1)
+        await self.client.apply(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+                "spec": {"replicas": replicas},
+            },
+            field_manager=HANDOFF_MANAGER,
+        )
+        log.info("handed %s/%s's %d replicas to its autoscaler", meta["namespace"], meta["name"], replicas)
+
+    async def _recreate_statefulset(self, manifest: Mapping[str, Any]) -> None:
+        """An immutable field changed (volume size, storage class, persistence): replace the object.
+
+        The StatefulSet is deleted with its pods orphaned, so they keep serving, and the new one
+        adopts them (same selector) and rolls them to the new template. Existing claims keep their
+        size and class: Kubernetes never changes a bound volume behind a StatefulSet.
+        """
+        meta = manifest["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        log.warning("StatefulSet %s/%s: immutable fields changed; recreating it (pods kept)", namespace, name)
+        await self.client.delete("apps/v1", "StatefulSet", namespace, name, propagation="Orphan")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.recreate_timeout
+        while await self.client.get("apps/v1", "StatefulSet", namespace, name) is not None:
+            if loop.time() > deadline:
+                raise ApiError(409, f"StatefulSet {name} is still being deleted; recreating it later")
+            await asyncio.sleep(0.2)
+        await self.client.apply(manifest)
 
     @staticmethod
     def _external_dependencies(spec: TorrentGatewaySpec) -> dict[str, DependencyState]:

@@ -9,6 +9,7 @@ two sets of defaults equal, so ``crds/torrentgateways.yaml`` stays the source of
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,6 +23,10 @@ _HOST = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _URL = r"^https?://[^\s/]+(/[^\s]*)?$"
 _HEX64 = r"^[0-9a-f]{64}$"
 _BUCKET = r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$"
+_STORAGE_SIZE = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+DEFAULT_IMAGE = "ghcr.io/torrent-gateway/torrent-gateway:0.1.0"
+DEFAULT_MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+DEFAULT_REDIS_IMAGE = "redis:7.4-alpine"
 CHUNK_SIZES = tuple(2**k for k in range(14, 27))
 PRIVATE_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
 
@@ -82,14 +87,22 @@ class NostrKeySecretRef(SecretKeyRef):
 
 
 class ImageSpec(_Model):
-    repository: str = Field("ghcr.io/torrent-gateway/torrent-gateway", min_length=1)
-    tag: str = Field("0.1.0", min_length=1)
+    # Omitted: the operator's own image (``parse_spec`` fills them in from its ``ImagePolicy``).
+    repository: str | None = Field(None, min_length=1, max_length=255)
+    tag: str | None = Field(None, min_length=1, max_length=128)
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     pull_secrets: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _tag_with_repository(self) -> ImageSpec:
+        if self.repository is not None and self.tag is None:
+            raise ValueError("image.tag is required when image.repository is set")
+        return self
+
     @property
     def reference(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        repository, tag = split_image(DEFAULT_IMAGE)
+        return f"{self.repository or repository}:{self.tag or tag}"
 
 
 class GatewaySpec(_Model):
@@ -143,7 +156,7 @@ class DHTExposure(_Model):
 
 class DHTPersistence(_Model):
     enabled: bool = False
-    size: str = "2Gi"
+    size: str = Field("2Gi", pattern=_STORAGE_SIZE)
     storage_class_name: str | None = None
 
 
@@ -180,10 +193,10 @@ class MinioExternal(_Model):
 
 class MinioManaged(_Model):
     replicas: int = Field(1, ge=1, le=32)
-    size: str = Field("10Gi", max_length=32)
+    size: str = Field("10Gi", max_length=32, pattern=_STORAGE_SIZE)
     storage_class_name: str | None = Field(None, max_length=253)
     bucket: str = Field("torrent-gateway", min_length=3, max_length=63, pattern=_BUCKET)
-    image: str = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+    image: str = DEFAULT_MINIO_IMAGE
     resources: Resources | None = None
 
     @model_validator(mode="after")
@@ -220,7 +233,7 @@ class StorageSpec(_Model):
 
 class RedisPersistence(_Model):
     enabled: bool = True
-    size: str = Field("1Gi", max_length=32)
+    size: str = Field("1Gi", max_length=32, pattern=_STORAGE_SIZE)
     storage_class_name: str | None = None
 
 
@@ -229,7 +242,7 @@ class RedisExternal(_Model):
 
 
 class RedisManaged(_Model):
-    image: str = "redis:7.4-alpine"
+    image: str = DEFAULT_REDIS_IMAGE
     max_memory: str = Field("256mb", pattern=r"^[0-9]+(kb|mb|gb)?$")
     persistence: RedisPersistence = Field(default_factory=RedisPersistence)
     resources: Resources | None = None
@@ -402,12 +415,87 @@ def _check_hex_keys(keys: list[str], field: str) -> None:
             raise ValueError(f"{field}: {key!r} is not a 64-character lowercase hex pubkey")
 
 
-def parse_spec(raw: dict[str, object] | None) -> TorrentGatewaySpec:
-    """Validate a CR's spec; SpecError lists every problem with its field path."""
+def split_image(reference: str) -> tuple[str, str]:
+    """``registry:5000/repo:tag`` → (``registry:5000/repo``, ``tag``); a digest stays with its ``@``."""
+    if "@" in reference:
+        repository, digest = reference.split("@", 1)
+        return repository, "@" + digest
+    slash = reference.rfind("/")
+    colon = reference.rfind(":")
+    if colon > slash:
+        return reference[:colon], reference[colon + 1 :]
+    return reference, "latest"
+
+
+def normalized_repository(repository: str) -> str:
+    """Docker Hub's short names spelled out, so ``redis`` and ``docker.io/library/redis`` match."""
+    first, _, rest = repository.partition("/")
+    if not rest:
+        return f"docker.io/library/{repository}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{repository}"
+    return repository
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """Which images a TorrentGateway may make the operator run.
+
+    Anyone who may create a TorrentGateway could otherwise run any image, with the namespace's
+    Secrets mounted, through the operator's rights (a confused deputy). ``default`` is the image of
+    every workload whose spec names none (the operator's own); ``allowed`` holds repositories
+    (``*`` at the end: a prefix); empty: the default's repository and the default MinIO and Redis.
+    """
+
+    default: str = DEFAULT_IMAGE
+    allowed: tuple[str, ...] = ()
+
+    def patterns(self) -> tuple[str, ...]:
+        if self.allowed:
+            return self.allowed
+        return tuple(
+            split_image(image)[0] for image in (self.default, DEFAULT_MINIO_IMAGE, DEFAULT_REDIS_IMAGE)
+        )
+
+    def permits(self, image: str) -> bool:
+        repository = normalized_repository(split_image(image)[0])
+        for pattern in self.patterns():
+            if pattern.endswith("*"):
+                if repository.startswith(pattern[:-1]) or split_image(image)[0].startswith(pattern[:-1]):
+                    return True
+            elif repository == normalized_repository(pattern):
+                return True
+        return False
+
+
+def parse_spec(raw: dict[str, object] | None, images: ImagePolicy | None = None) -> TorrentGatewaySpec:
+    """Validate a CR's spec, fill in the operator's image, enforce the image allow-list.
+
+    SpecError lists every problem with its field path.
+    """
+    policy = images or ImagePolicy()
     try:
-        return TorrentGatewaySpec.model_validate(raw or {})
+        spec = TorrentGatewaySpec.model_validate(raw or {})
     except ValidationError as exc:
         raise SpecError(describe(exc)) from None
+    repository, tag = split_image(policy.default)
+    if spec.image.repository is None:
+        resolved = spec.image.model_copy(update={"repository": repository, "tag": spec.image.tag or tag})
+        spec = spec.model_copy(update={"image": resolved})
+    used = {"spec.image": spec.image.reference}
+    if spec.storage.minio.managed is not None:
+        used["spec.storage.minio.managed.image"] = spec.storage.minio.managed.image
+    if spec.redis.managed is not None:
+        used["spec.redis.managed.image"] = spec.redis.managed.image
+    refused = [f"{field}: {image!r}" for field, image in used.items() if not policy.permits(image)]
+    if refused:
+        raise SpecError(
+            "images outside the operator's allow-list ("
+            + ", ".join(policy.patterns())
+            + "): "
+            + "; ".join(refused)
+        )
+    return spec
 
 
 def describe(exc: ValidationError) -> str:

@@ -193,7 +193,7 @@ def test_distributed_minio_lists_every_pod_and_gets_a_pdb() -> None:
         "server",
         "http://media-minio-{0...3}.media-minio-hl.media.svc/data",
     ]
-    assert minio["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast-ssd"
+    assert "storageClassName" not in minio["volumeClaimTemplates"][0]["spec"]  # the cluster's default
     assert ("PodDisruptionBudget", "media-minio") in manifests
     assert manifests[("Service", "media-minio-hl")]["spec"]["publishNotReadyAddresses"] is True
 
@@ -203,9 +203,14 @@ def test_tracker_exposes_udp_only_with_a_public_url_and_keeps_client_addresses()
         (m["kind"], m["metadata"]["name"]): m
         for m in plan(parse_spec(SPECS["full"]), {**META, "name": "media"}).applied
     }
-    service = full[("Service", "media-tracker")]["spec"]
-    assert service["type"] == "LoadBalancer" and service["externalTrafficPolicy"] == "Local"
-    assert {(p["port"], p["protocol"]) for p in service["ports"]} == {(6969, "TCP"), (6969, "UDP")}
+    # A LoadBalancer gets one Service per protocol: many clouds refuse mixed ones.
+    for name, protocol in (("media-tracker", "TCP"), ("media-tracker-udp", "UDP")):
+        service = full[("Service", name)]["spec"]
+        assert service["type"] == "LoadBalancer" and service["externalTrafficPolicy"] == "Local"
+        assert {(p["port"], p["protocol"]) for p in service["ports"]} == {(6969, protocol)}
+    for kind, name in full:
+        if kind == "Service" and full[(kind, name)]["spec"].get("type") == "LoadBalancer":
+            assert len({p["protocol"] for p in full[(kind, name)]["spec"]["ports"]}) == 1, name
     minimal = {(m["kind"], m["metadata"]["name"]): m for m in plan(parse_spec({}), META).applied}
     assert [p["protocol"] for p in minimal[("Service", "demo-tracker")]["spec"]["ports"]] == ["TCP"]
 
@@ -284,7 +289,8 @@ def test_generated_secrets_are_complete_and_come_from_the_token_source() -> None
     redis = secrets["demo-redis-credentials"]
     assert redis["url"] == f"redis://:{redis['password']}@demo-redis.media.svc:6379/0"
     assert len(secrets["demo-minio-credentials"]["root-password"]) == 48
-    external = build_generated_secrets(parse_spec(SPECS["full"]), META, counter_token)
+    own_key = {**SPECS["full"], "nostr": {"privateKeySecret": {"name": "nostr-server-key"}}}
+    external = build_generated_secrets(parse_spec(own_key), META, counter_token)
     assert {s["metadata"]["name"] for s in external} == {
         "demo-minio-credentials",
         "demo-redis-credentials",

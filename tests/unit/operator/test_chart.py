@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "torrent-gateway"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 VALUE_SETS = {"default": {}, **{p.stem: yaml.safe_load(p.read_text()) for p in CI_VALUES}}
-CUSTOM_KINDS = {"TorrentGateway", "ClusterKopfPeering", "KopfPeering"}
+CUSTOM_KINDS = {"TorrentGateway"}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,11 @@ def test_chart_lints_clean(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
 def test_every_rendered_document_is_valid_kubernetes(chart: helm.Chart, name: str) -> None:
     docs = render(chart, VALUE_SETS[name])
-    assert {d["kind"] for d in docs} >= {"Deployment", "ClusterRole", "ClusterRoleBinding"}
+    assert "Deployment" in {d["kind"] for d in docs}
+    if VALUE_SETS[name].get("operator", {}).get("watchNamespaces"):
+        assert {d["kind"] for d in docs} >= {"Role", "RoleBinding"}
+    else:
+        assert {d["kind"] for d in docs} >= {"ClusterRole", "ClusterRoleBinding"}
     problems = []
     for doc in docs:
         if doc["kind"] == "TorrentGateway":
@@ -63,16 +67,16 @@ def test_ci_values_exist_and_differ() -> None:
 
 
 def test_the_charts_crd_is_the_repositorys_crd(chart: helm.Chart) -> None:
-    for name in ("torrentgateways.yaml", "kopfpeerings.yaml"):
+    for name in ("torrentgateways.yaml",):
         assert (CHART / "files" / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), name
     rendered = [d for d in render(chart, {}) if d["kind"] == "CustomResourceDefinition"]
     source = [
         d
-        for name in ("torrentgateways.yaml", "kopfpeerings.yaml")
+        for name in ("torrentgateways.yaml",)
         for d in yaml.safe_load_all((ROOT / "crds" / name).read_text())
         if d
     ]
-    assert len(rendered) == len(source) == 3
+    assert len(rendered) == len(source) == 1
     for got, want in zip(sorted(rendered, key=_name), sorted(source, key=_name), strict=True):
         assert got["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
         assert want["metadata"]["labels"].items() <= got["metadata"]["labels"].items()
@@ -91,8 +95,7 @@ def test_crds_are_optional_and_keep_is_optional(chart: helm.Chart) -> None:
     ]
     unkept = [d for d in render(chart, {"crds": {"keep": False}}) if d["kind"] == "CustomResourceDefinition"]
     assert unkept and all(d["metadata"]["annotations"] == {} for d in unkept)
-    no_peering = render(chart, {"operator": {"peering": {"enabled": False}}})
-    assert [_name(d) for d in no_peering if d["kind"] == "CustomResourceDefinition"] == [
+    assert [_name(d) for d in render(chart, {}) if d["kind"] == "CustomResourceDefinition"] == [
         "torrentgateways.torrentgateway.io"
     ]
 
@@ -106,26 +109,62 @@ def test_operator_deployment_runs_the_operator_hardened(chart: helm.Chart) -> No
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["TGW_OPERATOR_PEERING"] == "tgw-torrent-gateway" and env["TGW_OPERATOR_NAMESPACES"] == ""
-    (peering,) = [d for d in render(chart, {}) if d["kind"] == "ClusterKopfPeering"]
-    assert _name(peering) == env["TGW_OPERATOR_PEERING"]
-    assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert env["TGW_OPERATOR_LEADER_ELECTION_LEASE"] == "tgw-torrent-gateway"
+    assert (
+        env["TGW_OPERATOR_LEADER_ELECTION_NAMESPACE"] == "operators" and env["TGW_OPERATOR_NAMESPACES"] == ""
+    )
+    # One image setting: the workloads run the operator's own image.
+    assert env["TGW_OPERATOR_WORKLOAD_IMAGE"] == container["image"]
 
 
-def test_namespaced_watch_gets_namespace_peerings_and_namespace_rbac(chart: helm.Chart) -> None:
+def test_image_setting_moves_operator_and_workloads(chart: helm.Chart) -> None:
+    (deployment,) = [d for d in render(chart, VALUE_SETS["no-election-values"]) if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert (
+        container["image"]
+        == env["TGW_OPERATOR_WORKLOAD_IMAGE"]
+        == "registry.example.org/media/torrent-gateway:0.1.0"
+    )
+    assert env["TGW_OPERATOR_ALLOWED_IMAGES"] == "registry.example.org/media/*"
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_namespaced_watch_gets_roles_only(chart: helm.Chart) -> None:
     docs = render(chart, VALUE_SETS["namespaced-values"])
-    peerings = [(d["metadata"]["namespace"], _name(d)) for d in docs if d["kind"] == "KopfPeering"]
-    assert peerings == [("media", "tgw-torrent-gateway"), ("video", "tgw-torrent-gateway")]
-    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
-    assert any(rule["resources"] == ["namespaces"] for rule in role["rules"])
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    roles = sorted((d["metadata"]["namespace"], _name(d)) for d in docs if d["kind"] == "Role")
+    assert roles == [
+        ("media", "tgw-torrent-gateway"),
+        ("operators", "tgw-torrent-gateway-leader"),
+        ("video", "tgw-torrent-gateway"),
+    ]
 
 
-def test_sample_is_a_post_install_hook_with_a_valid_spec(chart: helm.Chart) -> None:
-    (sample,) = [d for d in render(chart, VALUE_SETS["sample-values"]) if d["kind"] == "TorrentGateway"]
-    assert sample["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    assert sample["spec"]["ingress"]["host"] == "files.example.org"
-    assert not [d for d in render(chart, {}) if d["kind"] == "TorrentGateway"]
+def test_no_hooks_and_no_custom_objects_in_the_release(chart: helm.Chart) -> None:
+    # Hooks outlive the release (uninstall hangs on them) and custom objects race their CRD.
+    for values in VALUE_SETS.values():
+        for doc in render(chart, values):
+            assert "helm.sh/hook" not in (doc["metadata"].get("annotations") or {}), _name(doc)
+            assert doc["kind"] not in CUSTOM_KINDS
+
+
+def test_cluster_scoped_names_carry_the_release_namespace(chart: helm.Chart) -> None:
+    docs = render(chart, {})
+    for doc in docs:
+        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            assert _name(doc) == "operators-tgw-torrent-gateway"
+
+
+def test_children_with_block_owner_deletion_are_allowed(chart: helm.Chart) -> None:
+    (role,) = [d for d in render(chart, {}) if d["kind"] == "ClusterRole"]
+    assert {
+        "apiGroups": ["torrentgateway.io"],
+        "resources": ["torrentgateways/finalizers"],
+        "verbs": ["update"],
+    } in (role["rules"])
 
 
 def test_secrets_are_create_only_for_the_operator(chart: helm.Chart) -> None:
@@ -178,8 +217,9 @@ def test_values_schema_is_self_contained_and_closed() -> None:
         {"operator": {"replicas": "two"}},
         {"operatr": {}},
         {"operator": {"logFormat": "xml"}},
-        {"operator": {"replicas": 2, "peering": {"enabled": False}}},
-        {"sample": {"name": "Not_A_Name"}},
+        {"operator": {"replicas": 2, "leaderElection": {"enabled": False}}},
+        {"sample": {"enabled": True}},
+        {"operator": {"allowedImages": ["has space"]}},
         {"image": {"pullPolicy": "Sometimes"}},
     ],
 )

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from torrent_gateway_operator import GROUP, KIND, PLURAL, VERSION
 from torrent_gateway_operator.names import check_instance_name
-from torrent_gateway_operator.spec import SpecError, parse_spec
+from torrent_gateway_operator.spec import SpecError, TorrentGatewaySpec, parse_spec
 
 from . import crdschema
 from .kubeschema import VERSIONS, errors
@@ -71,15 +71,19 @@ def test_conditions_are_a_list_map_keyed_by_type() -> None:
 
 
 def test_operator_defaults_mirror_the_crd_defaults() -> None:
-    # What the API server stores for an empty spec is exactly what the operator assumes.
-    assert crdschema.defaulted_spec({}) == parse_spec({}).model_dump(by_alias=True, exclude_none=True)
+    # What the API server stores for an empty spec is exactly what the operator assumes (before it
+    # fills in its own image, which the CRD leaves unset on purpose).
+    assert crdschema.defaulted_spec({}) == TorrentGatewaySpec.model_validate({}).model_dump(
+        by_alias=True, exclude_none=True
+    )
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples_are_accepted_and_defaults_agree(path: Path) -> None:
     for doc in gateways(path):
         assert crdschema.validate(doc) == []
-        spec = parse_spec(doc.get("spec"))
+        parse_spec(doc.get("spec"))
+        spec = TorrentGatewaySpec.model_validate(doc.get("spec") or {})
         check_instance_name(doc["metadata"]["name"])
         assert crdschema.defaulted_spec(doc.get("spec") or {}) == spec.model_dump(
             by_alias=True, exclude_none=True
@@ -88,6 +92,14 @@ def test_examples_are_accepted_and_defaults_agree(path: Path) -> None:
 
 def test_examples_cover_minimal_full_external_and_managed_storage() -> None:
     assert {p.stem for p in EXAMPLES} >= {"minimal", "full", "external-storage", "managed-storage"}
+
+
+def test_examples_can_live_side_by_side_on_any_cluster() -> None:
+    # Distinct names (one namespace can hold them all) and no StorageClass a cluster may lack.
+    names = [doc["metadata"]["name"] for path in EXAMPLES for doc in gateways(path)]
+    assert len(names) == len(set(names)), names
+    for path in EXAMPLES:
+        assert "storageClassName" not in yaml.safe_dump(gateways(path)), path.name
 
 
 def _expectation(path: Path) -> str:

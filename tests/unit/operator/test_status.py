@@ -119,14 +119,14 @@ def test_without_a_public_url_the_status_shows_the_in_cluster_url() -> None:
 
 
 def test_kopf_command_line_follows_the_operator_config() -> None:
-    default = kopf_arguments(OperatorConfig(namespaces="", peering=""))
+    default = kopf_arguments(OperatorConfig(namespaces=""))
     assert default[:3] == ["run", "--module", "torrent_gateway_operator.handlers"]
     assert "--all-namespaces" in default and "--standalone" in default
-    scoped = kopf_arguments(OperatorConfig(namespaces="media, video", peering="tgw", liveness_port=0))
-    assert scoped.count("--namespace") == 2 and scoped[scoped.index("--peering") :][:2] == [
-        "--peering",
-        "tgw",
-    ]
+    # Leader election happens on a Lease before kopf starts: kopf itself always runs standalone.
+    scoped = kopf_arguments(
+        OperatorConfig(namespaces="media, video", leader_election_lease="tgw", liveness_port=0)
+    )
+    assert scoped.count("--namespace") == 2 and "--standalone" in scoped and "--peering" not in scoped
     assert "--liveness" not in scoped
 
 
