@@ -1,6 +1,8 @@
 # Torrent Gateway — every command the README and CI use.
 #   make run    install and start the one-process gateway on http://localhost:9876
-#   make test   install everything the tests need (Debian packages, Python, npm) and run the suite
+#   make test   install everything the tests need (Debian packages, Python, npm, MinIO, podman) and run the suite
+#   make test-all   what CI runs: `make test`, then the real Kubernetes control plane suite and the
+#                   full BitTorrent client matrix (builds kube-apiserver, etcd and helm once per machine)
 #   make bench  run the benchmarks in bench/ (each against its anchor)
 
 PYTHON ?= python3
@@ -12,7 +14,7 @@ APT_PACKAGES := redis-server aria2 ffmpeg chromium nginx-light opentracker wrk c
 JS_DIRS := $(patsubst %/package.json,%,$(wildcard tests/js/package.json tests/js/*/package.json))
 PYTEST_ARGS ?=
 
-.PHONY: run serve venv install install-dev lock check deps-check deadcode system-deps js-deps test lint typecheck config bench clean
+.PHONY: run serve venv install install-dev lock check deps-check deadcode test-all system-deps js-deps test lint typecheck config bench clean
 
 # The venv sees no system site-packages: a machine's own pytest (9.x) or any other global package
 # must never shadow the versions pinned in requirements/*.lock.
@@ -66,6 +68,9 @@ test: install-dev js-deps minio container-tools check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: lint typecheck deps-check deadcode
+
+# Targets from mk/: test-cluster (mk/cluster.mk), test-interop (mk/interop.mk).
+test-all: test test-cluster test-interop
 
 deps-check: $(PY)
 	$(VENV)/bin/deptry .
