@@ -234,11 +234,6 @@ def build_generated_secrets(
     return out
 
 
-def generated_secret_names(meta: Meta) -> list[str]:
-    names = Names(meta["name"])
-    return [names.minio_credentials, names.redis_credentials, names.tracker_secret, names.nostr_key]
-
-
 # ----------------------------------------------------------------------------------- workloads
 
 

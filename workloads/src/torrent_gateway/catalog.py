@@ -112,17 +112,6 @@ class Catalog:
         for key in manifest.object_keys():
             await self.state.zadd(f"idx:refs:{key.removeprefix('blobs/')}", manifest.sha256, 1)
 
-    async def add_owner(self, sha256: str, owner: str) -> Manifest | None:
-        async with self.lock(sha256):
-            manifest = await self.get(sha256)
-            if manifest is None:
-                return None
-            if owner not in manifest.owners:
-                manifest.owners[owner] = time.time()
-                await self.save(manifest)
-            await self._index(manifest)
-            return manifest
-
     async def remove_owner(self, sha256: str, owner: str) -> tuple[bool, bool]:
         """Drop ``owner``; returns (was_owner, file_deleted). The file goes with its last owner,
         unless it was also published anonymously: nobody can give up that reference."""

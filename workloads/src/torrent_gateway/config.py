@@ -14,7 +14,6 @@ import difflib
 import ipaddress
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -574,9 +573,3 @@ def _did_you_mean(loc: list[str]) -> str:
     known.update(key for key in SEED_KEYS if key.rpartition(".")[0] == section)
     close = difflib.get_close_matches(".".join(loc), sorted(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Process-wide settings; tests build their own with load_settings instead."""
-    return load_settings()

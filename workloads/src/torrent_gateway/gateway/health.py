@@ -144,11 +144,6 @@ def get_monitor(services: Any) -> HealthMonitor:
     return monitor  # type: ignore[no-any-return]
 
 
-async def component_health(services: Any) -> list[dict[str, Any]]:
-    """Every component's latest live probe, as dicts (name, score, ok, ...)."""
-    return [r.view() for r in await get_monitor(services).probe()]
-
-
 def install_health_monitor(app: FastAPI, services: Any) -> None:
     """A ``create_app`` extension: probe every ``monitoring.probe_interval`` s and raise alerts."""
     if services.extras.get("_health_monitor_installed"):

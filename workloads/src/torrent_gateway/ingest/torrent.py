@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
-from ..bencode import bdecode, bencode
+from ..bencode import bencode
 
 
 def build_info(
@@ -63,13 +63,6 @@ def render_metainfo(
     marker = b"4:infoi0e"
     index = encoded.index(marker)
     return encoded[:index] + b"4:info" + info_bytes + encoded[index + len(marker) :]
-
-
-def parse_info(info_bytes: bytes) -> dict[bytes, object]:
-    value = bdecode(info_bytes)
-    if not isinstance(value, dict):
-        raise ValueError("info is not a dictionary")
-    return value
 
 
 def magnet_link(

@@ -32,10 +32,6 @@ class ServerKeys:
     pubkey: str
     source: str
 
-    @property
-    def npub(self) -> str:
-        return str(self.keys.public_key().to_bech32())
-
     def sign(self, *, kind: int, content: str, tags: list[list[str]], created_at: int) -> dict[str, Any]:
         return sign_event(self.keys, kind=kind, content=content, tags=tags, created_at=created_at)
 

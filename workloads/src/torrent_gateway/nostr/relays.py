@@ -47,10 +47,6 @@ class RelayOutcome:
         return "ok" if self.accepted else (self.message or "refused")
 
 
-class RelayRefused(Exception):
-    """The relay answered OK=false; ``message`` is its machine-readable reason."""
-
-
 def is_retryable(message: str) -> bool:
     return message.startswith(RETRYABLE_PREFIXES)
 
