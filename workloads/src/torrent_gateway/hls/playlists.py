@@ -6,6 +6,7 @@ Pure functions. Published layout (relative URIs, so it is served from any replic
 * ``playlist.m3u8``                 master playlist: one ``#EXT-X-STREAM-INF`` per rendition
 * ``<height>p/index.m3u8``          media playlist of one rendition
 * ``<height>p/seg_<nnnnn>.ts``      MPEG-TS segments
+* ``poster.jpg``                    one JPEG frame of the video, for players to show before playback
 * ``state.json``                    the job's outcome (ready or failed), written last
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 MASTER_NAME = "playlist.m3u8"
 MEDIA_NAME = "index.m3u8"
 STATE_NAME = "state.json"
+POSTER_NAME = "poster.jpg"
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
 MAX_SEGMENTS = 200_000
 
@@ -26,6 +28,7 @@ STREAM_PATH_RE = re.compile(r"^([1-9][0-9]{1,4}p)/(index\.m3u8|seg_[0-9]{5,9}\.t
 
 MPEGURL = "application/vnd.apple.mpegurl"
 MPEG_TS = "video/mp2t"
+JPEG = "image/jpeg"
 
 
 class PlaylistError(Exception):

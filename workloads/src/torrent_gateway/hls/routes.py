@@ -8,9 +8,12 @@ and segments from the object store with Range support, and the job status.
   ``Retry-After`` while ``hls.max_queued_jobs`` jobs are running or waiting in this process.
 * ``GET /api/stream/<sha256>/<height>p/index.m3u8`` and ``…/<height>p/seg_<n>.ts`` — served from
   ``hls/<sha256>/`` in the object store, so any replica answers.
+* ``GET /api/stream/<sha256>/poster.jpg`` — one JPEG frame, made by the job before the renditions:
+  202 + ``Retry-After`` while it is prepared (the first request starts the job, admitted as above),
+  404 for files that are not video or when no frame could be taken.
 * ``GET /api/stream/<sha256>/status`` — the job record (state, progress, renditions, error).
 
-Playlists and segments are made by ffmpeg from an uploader's bytes: like every user-bytes
+Playlists, segments and posters are made by ffmpeg from an uploader's bytes: like every user-bytes
 response they carry ``nosniff`` and the sandbox CSP, so nothing in them can run on our origin.
 """
 
@@ -27,10 +30,11 @@ from ..clientaddr import scope_client_address
 from ..gateway.deps import ServicesDep, check_sha256, load_manifest
 from ..gateway.download import USER_BYTES_HEADERS
 from ..gateway.ranges import RangeNotSatisfiable, parse_range
+from ..manifest import Manifest
 from ..services import Services
 from ..state import StateUnavailable
 from ..storage import ObjectNotFound
-from .playlists import MASTER_NAME, MPEGURL, content_type_for, is_stream_path
+from .playlists import JPEG, MASTER_NAME, MPEGURL, POSTER_NAME, content_type_for, is_stream_path
 from .transcoder import JobsBusy, Transcoder, is_video, output_key
 
 READ_BLOCK = 1024 * 1024
@@ -105,17 +109,9 @@ def create_stream_router() -> APIRouter:
         if not is_video(manifest):
             return _not_video(manifest.mime_type)
         transcoder = get_transcoder(services)
-        try:
-            status = await transcoder.status(manifest.sha256)
-            if status["state"] == "none":
-                refused = await _refuse_job_start(request, services)
-                if refused is not None:
-                    return refused
-                status = await transcoder.ensure(manifest)
-        except StateUnavailable:
-            return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
-        except JobsBusy as busy:
-            return _json({"detail": str(busy)}, 503, {"retry-after": str(busy.retry_after)})
+        status = await _job_status(request, services, manifest)
+        if isinstance(status, Response):
+            return status
         if status["state"] == "ready" or (status["state"] == "running" and status.get("playable")):
             try:
                 body = await services.store.get_bytes(output_key(manifest.sha256, MASTER_NAME))
@@ -138,22 +134,44 @@ def create_stream_router() -> APIRouter:
                     return _bodyless(200, {**headers, "content-type": MPEGURL}, len(body))
                 return Response(body, media_type=MPEGURL, headers=headers)
         if status["state"] == "failed":
-            error = status.get("error") or "unknown error"
+            return _failed(status)
+        return _preparing(status)
+
+    @router.get("/api/stream/{sha256}/poster.jpg", name="stream_poster")
+    @router.head("/api/stream/{sha256}/poster.jpg", include_in_schema=False)
+    async def stream_poster(sha256: str, request: Request, services: ServicesDep) -> Response:
+        """One JPEG frame of the video, for a player to show before playback (202 while it is made)."""
+        manifest = await load_manifest(sha256, services)
+        if not services.settings.hls.enabled:
+            raise HTTPException(404, "HLS streaming is disabled on this gateway")
+        if not is_video(manifest):
+            raise HTTPException(404, f"not a video ({manifest.mime_type}): only videos have a poster")
+        status = await _job_status(request, services, manifest)
+        if isinstance(status, Response):
+            return status
+        if status["state"] == "failed":
             if status.get("code") == 415:
-                return _json({"detail": error, **status}, 415)
-            if status.get("permanent", True):
-                # The uploaded bytes are at fault, not the server: a client error, never a 5xx.
-                return _json({"detail": f"this video cannot be streamed: {error}", **status}, 422)
-            return _json(
-                {"detail": f"transcoding failed, will be retried: {error}", **status},
-                503,
-                {"retry-after": str(max(1, int(float(status.get("retry_at") or 0) - time.time())))},
-            )
-        return _json(
-            {**status, "detail": "the stream is being prepared: retry after the delay"},
-            202,
-            {"retry-after": str(RETRY_AFTER_SECONDS)},
-        )
+                raise HTTPException(404, f"no poster: {status.get('error') or 'not a video'}")
+            return _failed(status)
+        if status["state"] == "ready" or (status["state"] == "running" and "poster" in status):
+            if not status.get("poster"):
+                # ffmpeg found no frame to take, or the stream was made before posters were.
+                raise HTTPException(404, "this video has no poster")
+            try:
+                body = await services.store.get_bytes(output_key(manifest.sha256, POSTER_NAME))
+            except ObjectNotFound:
+                get_transcoder(services).forget(manifest.sha256)
+                return _preparing(status)
+            headers = {
+                **CORS,
+                **USER_BYTES_HEADERS,
+                "accept-ranges": "bytes",
+                "content-type": JPEG,
+                # The frame of a file never changes; it is only made again after a failed job.
+                "cache-control": "public, max-age=3600",
+            }
+            return _ranged_bytes(body, request, headers)
+        return _preparing(status)
 
     @router.get("/api/stream/{sha256}/{path:path}")
     @router.head("/api/stream/{sha256}/{path:path}", include_in_schema=False)
@@ -201,6 +219,46 @@ def create_stream_router() -> APIRouter:
         return StreamingResponse(body_stream(), status_code=status, headers=headers, media_type=content_type)
 
     return router
+
+
+async def _job_status(request: Request, services: Services, manifest: Manifest) -> dict[str, Any] | Response:
+    """The stream's job record, starting the job when it was never started (admitted per client
+    address and by the queue bound); a Response when the answer is a refusal or an outage."""
+    transcoder = get_transcoder(services)
+    try:
+        status = await transcoder.status(manifest.sha256)
+        if status["state"] == "none":
+            refused = await _refuse_job_start(request, services)
+            if refused is not None:
+                return refused
+            status = await transcoder.ensure(manifest)
+    except StateUnavailable:
+        return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
+    except JobsBusy as busy:
+        return _json({"detail": str(busy)}, 503, {"retry-after": str(busy.retry_after)})
+    return status
+
+
+def _failed(status: dict[str, Any]) -> JSONResponse:
+    error = status.get("error") or "unknown error"
+    if status.get("code") == 415:
+        return _json({"detail": error, **status}, 415)
+    if status.get("permanent", True):
+        # The uploaded bytes are at fault, not the server: a client error, never a 5xx.
+        return _json({"detail": f"this video cannot be streamed: {error}", **status}, 422)
+    return _json(
+        {"detail": f"transcoding failed, will be retried: {error}", **status},
+        503,
+        {"retry-after": str(max(1, int(float(status.get("retry_at") or 0) - time.time())))},
+    )
+
+
+def _preparing(status: dict[str, Any]) -> JSONResponse:
+    return _json(
+        {**status, "detail": "the stream is being prepared: retry after the delay"},
+        202,
+        {"retry-after": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _refuse_job_start(request: Request, services: Services) -> JSONResponse | None:

@@ -6,7 +6,9 @@ ffmpeg works: each new segment is uploaded before the playlist that names it, so
 playlist never points at a missing segment. Once every rendition has a segment the master
 playlist is written and the stream is *playable* (an EVENT stream that grows); when ffmpeg
 finishes the playlists become VOD, the master gets measured bandwidths, and ``state.json`` is
-written last: from then on the stream is *ready*.
+written last: from then on the stream is *ready*. Before the renditions, the job makes the poster
+(``poster.jpg``, one frame; see :func:`.plan.poster_arguments`): a poster that cannot be made is
+recorded (``"poster": false``) but never fails the stream.
 
 State, so that any replica answers the same thing:
 
@@ -40,10 +42,19 @@ from prometheus_client import Counter, Histogram
 
 from ..manifest import Manifest, blob_key, hls_prefix
 from ..storage import ObjectNotFound
-from .plan import NotVideo, Plan, Rendition, ffmpeg_arguments, plan_renditions
+from .plan import (
+    NotVideo,
+    Plan,
+    Rendition,
+    ffmpeg_arguments,
+    plan_renditions,
+    poster_arguments,
+    poster_time,
+)
 from .playlists import (
     MASTER_NAME,
     MEDIA_NAME,
+    POSTER_NAME,
     SEGMENT_RE,
     STATE_NAME,
     PlaylistError,
@@ -76,6 +87,8 @@ STDERR_TAIL_BYTES = 64 * 1024
 READY_CACHE_SIZE = 4096
 # Seconds a client refused for a full job queue is told to wait before asking again.
 JOB_RETRY_AFTER = 30
+# A JPEG of the largest rendition (at most 4K) is a few hundred KB; anything far beyond is not a poster.
+MAX_POSTER_BYTES = 16 * 1024 * 1024
 
 
 def state_key(sha256: str) -> str:
@@ -336,6 +349,8 @@ class Transcoder:
                 record["renditions"] = [r.describe() for r in plan.renditions]
                 record["duration"] = plan.duration
                 await self._write_job(record)
+                record["poster"] = await self._make_poster(manifest, plan, source, workdir)
+                await self._write_job(record)
                 result = await self._transcode(manifest, plan, source, workdir, record, began)
             if await self.services.catalog.get(sha) is None:
                 # Deleted while we worked: leave nothing behind.
@@ -351,6 +366,7 @@ class Transcoder:
                 "duration": plan.duration,
                 "segment_seconds": plan.segment_seconds,
                 "renditions": result,
+                "poster": record["poster"],
                 "started": record["started"],
                 "finished": time.time(),
                 "elapsed": round(elapsed, 3),
@@ -455,6 +471,27 @@ class Transcoder:
         finally:
             await asyncio.to_thread(handle.close)
         return target
+
+    async def _make_poster(self, manifest: Manifest, plan: Plan, source: Path, workdir: Path) -> bool:
+        """Make and publish ``poster.jpg``; False (logged) when ffmpeg cannot. A frame past the end of
+        a file whose duration was misreported yields nothing, so the first frame is tried next."""
+        target = workdir / POSTER_NAME
+        error = ""
+        for at in dict.fromkeys((poster_time(plan.duration), 0.0)):
+            args = poster_arguments(plan, source, target, at=at)
+            try:
+                error = await _run_tool(self.ffmpeg, args, self.probe_timeout)
+            except OSError as exc:
+                error = f"cannot run {self.ffmpeg}: {exc.strerror or exc}"
+                break
+            size = await asyncio.to_thread(_size_of, target)
+            if not error and 0 < size <= MAX_POSTER_BYTES:
+                await self.services.store.put_file(output_key(manifest.sha256, POSTER_NAME), target)
+                return True
+            error = error or f"ffmpeg wrote {size} bytes for the frame at {at:g} s"
+        message = clean_error(error.replace(f"{workdir}{os.sep}", ""), source, manifest.name)
+        log.warning("no poster for %s: %s", manifest.sha256, message)
+        return False
 
     async def _transcode(
         self,
@@ -615,6 +652,39 @@ async def _stop(task: asyncio.Task[None]) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+async def _run_tool(program: str, args: list[str], time_limit: float) -> str:
+    """Run a short ffmpeg command; its error output ("" on success). A run past ``time_limit`` is
+    killed and reported as an error; OSError when the program cannot be started."""
+    process = await asyncio.create_subprocess_exec(
+        program,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    try:
+        stderr = await asyncio.wait_for(_read_tail(process.stderr, STDERR_TAIL_BYTES), time_limit)
+        await asyncio.wait_for(process.wait(), time_limit)
+    except TimeoutError:
+        return f"ffmpeg did not finish within {time_limit:g} s"
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        return stderr.decode("utf-8", "replace") or f"exit code {process.returncode}"
+    return ""
 
 
 def _read_text(path: Path) -> str | None:
