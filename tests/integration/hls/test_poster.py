@@ -26,7 +26,7 @@ FIRST_COLOUR = (0, 0, 255)
 POSTER_COLOUR = (255, 0, 0)
 
 
-def make_two_colour_clip(path: Path) -> Path:
+def make_two_colour_clip(path: Path, size: str = "640x360") -> Path:
     subprocess.run(
         [
             FFMPEG,
@@ -37,7 +37,7 @@ def make_two_colour_clip(path: Path) -> Path:
             "-f",
             "lavfi",
             "-i",
-            f"color=c=red:size=640x360:rate=25:duration={SECONDS},"
+            f"color=c=red:size={size}:rate=25:duration={SECONDS},"
             "drawbox=color=blue:t=fill:enable='lt(t,0.5)'",
             "-f",
             "lavfi",
@@ -62,8 +62,8 @@ def make_two_colour_clip(path: Path) -> Path:
     return path
 
 
-def decode_jpeg(data: bytes) -> tuple[int, int, tuple[int, int, int]]:
-    """(width, height, mean RGB) of a JPEG, decoded by ffmpeg's own decoder from stdin."""
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a JPEG, as ffprobe reads it from stdin (and only as a JPEG)."""
     probe = subprocess.run(
         [
             "ffprobe",
@@ -84,17 +84,23 @@ def decode_jpeg(data: bytes) -> tuple[int, int, tuple[int, int, int]]:
     )
     codec, width, height = probe.stdout.decode().strip().split(",")
     assert codec == "mjpeg"
+    return int(width), int(height)
+
+
+def mean_colour(data: bytes, demuxer: str = "jpeg_pipe", crop: str | None = None) -> tuple[int, int, int]:
+    """The mean RGB of an image (or its ``crop=w:h:x:y`` part), decoded by ffmpeg from stdin."""
+    filters = f"{crop}," if crop else ""
     pixel = subprocess.run(
         [
             FFMPEG,
             "-v",
             "error",
             "-f",
-            "jpeg_pipe",
+            demuxer,
             "-i",
             "pipe:0",
             "-vf",
-            "scale=1:1:flags=area",
+            f"{filters}scale=1:1:flags=area",
             "-f",
             "rawvideo",
             "-pix_fmt",
@@ -107,7 +113,7 @@ def decode_jpeg(data: bytes) -> tuple[int, int, tuple[int, int, int]]:
         timeout=30,
     ).stdout
     assert len(pixel) == 3
-    return int(width), int(height), (pixel[0], pixel[1], pixel[2])
+    return pixel[0], pixel[1], pixel[2]
 
 
 def close_to(colour: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
@@ -169,8 +175,8 @@ def test_poster_is_a_decodable_frame_at_a_tenth_of_the_video_and_the_largest_ren
     # The 640x360 source is not a rendition (240 is the tallest configured): the poster is the
     # largest rendition's size, not the source's.
     assert largest["height"] == 240 and largest["width"] < 640
-    width, height, colour = decode_jpeg(poster)
-    assert (width, height) == (largest["width"], largest["height"])
+    assert image_size(poster) == (largest["width"], largest["height"])
+    colour = mean_colour(poster)
     assert close_to(colour, POSTER_COLOUR), colour  # 1 s in, not the blue first frame
     assert not close_to(colour, FIRST_COLOUR)
 

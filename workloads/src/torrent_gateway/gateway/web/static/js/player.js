@@ -1,6 +1,7 @@
 // Video playback: wait while the gateway makes the HLS renditions (the playlist answers 202 with
 // Retry-After meanwhile), then play them with hls.js (Safari: natively) with a quality picker; fall
-// back to the original file, and say plainly when nothing can play.
+// back to the original file, and say plainly when nothing can play. The gateway's poster frame is
+// shown before playback as soon as the job reports it made (the job makes it before the renditions).
 
 import { h, sleep } from "./dom.js";
 import { state } from "./state.js";
@@ -47,6 +48,13 @@ function qualityPicker(hls, levels, container) {
 export async function startVideo(video, file, note, controls, token) {
   const playlist = `/api/stream/${file.sha256}/playlist.m3u8`;
   const current = () => token === state.routeToken;
+  // `poster: true` in the job's state: the frame is stored. Until the job says so, asking for it
+  // would only get a 202 (or a 404 when no frame could be taken), which the browser shows as nothing.
+  const showPoster = (job) => {
+    if (job.poster === true && current() && !video.poster) {
+      video.poster = `/api/stream/${file.sha256}/poster.jpg`;
+    }
+  };
   const unplayable = (why) => {
     if (!current()) return;
     note.className = "player-note error";
@@ -78,6 +86,7 @@ export async function startVideo(video, file, note, controls, token) {
     if (response.status === 200) break;
     let body = {};
     try { body = await response.json(); } catch (_) { body = {}; }
+    showPoster(body);
     if (response.status === 202 || response.status === 503) {
       const progress = body.progress ? `, ${Math.round(body.progress * 100)}% done` : "";
       note.textContent = `Processing: the gateway is making the streaming versions of this video (${body.state || "queued"}${progress}). It plays here when they are ready.`;
@@ -89,6 +98,11 @@ export async function startVideo(video, file, note, controls, token) {
     }
     return direct(body.detail || `HTTP ${response.status}`);
   }
+  // A playable stream's job has already tried the poster: its state says whether there is one.
+  fetch(`/api/stream/${file.sha256}/status`, { cache: "no-store" })
+    .then((answer) => (answer.ok ? answer.json() : {}))
+    .then(showPoster)
+    .catch(() => {});
   const Hls = await loadHls();
   if (!current()) return;
   if (Hls && Hls.isSupported()) {
