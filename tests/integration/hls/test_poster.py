@@ -15,7 +15,7 @@ import httpx
 import pytest
 from torrent_gateway.hls import install_hls
 
-from tests.integration.hls.media import FFMPEG, make_audio_only_mp4
+from tests.integration.hls.media import FFMPEG, make_audio_only_mp4, make_clip
 from tests.support.gateway import RunningGateway, running_gateway
 
 HLS = {"renditions": [240, 120], "segment_seconds": 2}
@@ -159,6 +159,13 @@ def test_poster_is_a_decodable_frame_at_a_tenth_of_the_video_and_the_largest_ren
     clip = make_two_colour_clip(tmp_path / "colours.mp4")
     sha = upload(gateway, clip, "video/mp4")["sha256"]
     url = f"{gateway.url}/api/stream/{sha}/poster.jpg"
+    # The gateway runs one job at a time: while the 640x360 clip is encoded into two renditions,
+    # a second video waits, and its poster answers 202 + Retry-After with the job's state.
+    small = upload(gateway, make_clip(tmp_path / "small.mp4", seconds=2, width=160, height=120), "video/mp4")
+    waiting = httpx.get(f"{gateway.url}/api/stream/{small['sha256']}/poster.jpg")
+    assert waiting.status_code == 202, waiting.text
+    assert waiting.headers["retry-after"].isdigit()
+    assert waiting.json()["state"] == "pending"
 
     response = wait_for_poster(url)
     assert response.status_code == 200, response.text
@@ -188,6 +195,12 @@ def test_poster_is_a_decodable_frame_at_a_tenth_of_the_video_and_the_largest_ren
     assert head.status_code == 200 and head.headers["content-length"] == str(len(poster))
     part = httpx.get(url, headers={"range": "bytes=0-1"})
     assert part.status_code == 206 and part.content == b"\xff\xd8"
+
+    # The waiting video gets its poster too: its source is smaller than every configured height,
+    # so its one rendition (and poster) has the source's own size.
+    later = wait_for_poster(f"{gateway.url}/api/stream/{small['sha256']}/poster.jpg")
+    assert later.status_code == 200, later.text
+    assert image_size(later.content) == (160, 120)
 
 
 def test_no_poster_for_files_that_are_not_video(gateway: RunningGateway, tmp_path: Path) -> None:
