@@ -5,6 +5,8 @@ files that are not video), with the headers of every user-bytes response."""
 
 from __future__ import annotations
 
+import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -219,3 +221,37 @@ def test_no_poster_for_files_that_are_not_video(gateway: RunningGateway, tmp_pat
 
     assert httpx.get(f"{gateway.url}/api/stream/{'0' * 64}/poster.jpg").status_code == 404
     assert httpx.get(f"{gateway.url}/api/stream/not-a-hash/poster.jpg").status_code == 400
+
+
+def ffmpeg_without_jpeg(folder: Path) -> Path:
+    """The real ffmpeg and ffprobe, as a build without the mjpeg encoder would be (minimal builds
+    leave encoders out): the poster cannot be made, the renditions can."""
+    folder.mkdir(parents=True, exist_ok=True)
+    real_ffmpeg, real_ffprobe = shutil.which(FFMPEG), shutil.which("ffprobe")
+    assert real_ffmpeg and real_ffprobe
+    script = folder / "ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" mjpeg "*) echo "Unknown encoder \'mjpeg\'" >&2; exit 8;; esac\n'
+        f'exec {real_ffmpeg} "$@"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    (folder / "ffprobe").symlink_to(real_ffprobe)
+    return script
+
+
+def test_a_poster_that_cannot_be_made_never_fails_the_stream(tmp_path: Path) -> None:
+    ffmpeg = ffmpeg_without_jpeg(tmp_path / "bin")
+    clip = make_clip(tmp_path / "clip.mp4", seconds=2, width=160, height=120)
+    with running_gateway(
+        tmp_path / "data", extensions=[install_hls], hls={**HLS, "ffmpeg": str(ffmpeg)}
+    ) as gw:
+        sha = upload(gw, clip, "video/mp4")["sha256"]
+        response = wait_for_poster(f"{gw.url}/api/stream/{sha}/poster.jpg")
+        assert response.status_code == 404, response.text
+        assert response.json()["detail"] == "this video has no poster"
+        status = httpx.get(f"{gw.url}/api/stream/{sha}/status").json()
+        assert status["state"] == "ready" and status["poster"] is False
+        assert httpx.get(f"{gw.url}/api/stream/{sha}/playlist.m3u8").status_code == 200
+        stored = Path(gw.settings.storage.path) / "hls" / sha
+        assert not (stored / "poster.jpg").exists() and (stored / "120p" / "index.m3u8").exists()
