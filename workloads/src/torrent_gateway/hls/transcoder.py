@@ -6,7 +6,7 @@ ffmpeg works: each new segment is uploaded before the playlist that names it, so
 playlist never points at a missing segment. Once every rendition has a segment the master
 playlist is written and the stream is *playable* (an EVENT stream that grows); when ffmpeg
 finishes the playlists become VOD, the master gets measured bandwidths, and ``state.json`` is
-written last: from then on the stream is *ready*. Before the renditions, the job makes the poster
+written last: from then on the stream is *ready*. Alongside the renditions, the job makes the poster
 (``poster.jpg``, one frame; see :func:`.plan.poster_arguments`): a poster that cannot be made is
 recorded (``"poster": false``) but never fails the stream.
 
@@ -349,9 +349,16 @@ class Transcoder:
                 record["renditions"] = [r.describe() for r in plan.renditions]
                 record["duration"] = plan.duration
                 await self._write_job(record)
-                record["poster"] = await self._make_poster(manifest, plan, source, workdir)
-                await self._write_job(record)
-                result = await self._transcode(manifest, plan, source, workdir, record, began)
+                # Alongside the transcode, not before it: seeking and decoding up to the poster's
+                # frame takes a good part of a second, which must not delay the first segment.
+                poster = asyncio.get_running_loop().create_task(
+                    self._publish_poster(manifest, plan, source, workdir, record)
+                )
+                try:
+                    result = await self._transcode(manifest, plan, source, workdir, record, began)
+                    await poster
+                finally:
+                    await _stop(poster)
             if await self.services.catalog.get(sha) is None:
                 # Deleted while we worked: leave nothing behind.
                 await self._clear_outputs(sha)
@@ -471,6 +478,12 @@ class Transcoder:
         finally:
             await asyncio.to_thread(handle.close)
         return target
+
+    async def _publish_poster(
+        self, manifest: Manifest, plan: Plan, source: Path, workdir: Path, record: dict[str, Any]
+    ) -> None:
+        record["poster"] = await self._make_poster(manifest, plan, source, workdir)
+        await self._write_job(record)
 
     async def _make_poster(self, manifest: Manifest, plan: Plan, source: Path, workdir: Path) -> bool:
         """Make and publish ``poster.jpg``; False (logged) when ffmpeg cannot. A frame past the end of

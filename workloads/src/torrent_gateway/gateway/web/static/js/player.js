@@ -1,12 +1,13 @@
 // Video playback: wait while the gateway makes the HLS renditions (the playlist answers 202 with
 // Retry-After meanwhile), then play them with hls.js (Safari: natively) with a quality picker; fall
 // back to the original file, and say plainly when nothing can play. The gateway's poster frame is
-// shown before playback as soon as the job reports it made (the job makes it before the renditions).
+// shown before playback as soon as the job reports it made (it is made alongside the renditions).
 
 import { h, sleep } from "./dom.js";
 import { state } from "./state.js";
 
 const STREAM_POLL_LIMIT = 600;
+const POSTER_POLL_LIMIT = 10;
 const HLS_SCRIPT = "/static/vendor/hls.js/hls.min.js";
 let hlsScript = null;
 
@@ -72,6 +73,24 @@ export async function startVideo(video, file, note, controls, token) {
     video.src = file.urls.download;
     state.player = { mode: "direct", element: video };
   };
+  // The job makes the poster alongside the renditions, so a stream may be playable a moment
+  // before its state says whether it has a poster: ask again until it says (a few times at most),
+  // unless playback has begun, when a poster would no longer be seen.
+  const askForPoster = async () => {
+    for (let attempt = 0; attempt < POSTER_POLL_LIMIT && current() && !video.poster; attempt += 1) {
+      let job = {};
+      try {
+        const answer = await fetch(`/api/stream/${file.sha256}/status`, { cache: "no-store" });
+        job = answer.ok ? await answer.json() : {};
+      } catch (_) {
+        return;
+      }
+      showPoster(job);
+      if (job.poster !== undefined || job.state === "ready" || job.state === "failed") return;
+      if (video.played.length) return;
+      await sleep(1000);
+    }
+  };
   state.player = { mode: "waiting", element: video };
   note.textContent = "Preparing the stream…";
   for (let attempt = 0; ; attempt += 1) {
@@ -98,11 +117,7 @@ export async function startVideo(video, file, note, controls, token) {
     }
     return direct(body.detail || `HTTP ${response.status}`);
   }
-  // A playable stream's job has already tried the poster: its state says whether there is one.
-  fetch(`/api/stream/${file.sha256}/status`, { cache: "no-store" })
-    .then((answer) => (answer.ok ? answer.json() : {}))
-    .then(showPoster)
-    .catch(() => {});
+  askForPoster();
   const Hls = await loadHls();
   if (!current()) return;
   if (Hls && Hls.isSupported()) {
