@@ -89,10 +89,11 @@ class _AbortableReader:
 
 class S3Store(ObjectStore):
     name = "s3"
-    # Up to eight chunks in flight per download: MinIO spends ~1 ms of CPU per GET before the first
-    # byte, so on a loaded machine 3 left the stream waiting (bench/bench_s3.py: 6-10 in flight were
-    # the fastest). Memory stays bounded by the reader's shared budget, not by this number.
-    read_ahead = 8
+    # Up to six 2 MiB chunks in flight per download: each GET waits 2-3 ms for MinIO's first byte
+    # (about 1 ms of its CPU per request) and a 2 MiB body takes ~1.7 ms at MinIO's single-stream
+    # rate, so 3 left gaps whenever the cores were free (bench/bench_s3.py). Memory stays bounded by
+    # the reader's shared budget (content.READ_AHEAD_SHARE), not by this number times the streams.
+    read_ahead = 6
 
     def __init__(
         self,
