@@ -3,11 +3,17 @@
 Chunked files are read chunk by chunk through a bounded LRU cache of hot chunks (WebSeed
 and range clients ask for the same pieces again and again); whole blobs are read in large
 blocks straight from the store without caching, so memory stays flat whatever the file size.
+
+On a store with a round trip per read (S3), a sequential reader keeps the next chunks in
+flight. Those reads share one budget per process, a quarter of the chunk cache
+(:data:`READ_AHEAD_SHARE`): a single download may run up to ``store.read_ahead`` chunks ahead,
+and a hundred concurrent downloads still hold no more read-ahead memory than one budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
@@ -17,6 +23,9 @@ from .manifest import Manifest, blob_key
 from .storage import ObjectStore
 
 READ_BLOCK = 1024 * 1024
+# Read-ahead bytes of all streams together, as a fraction of the chunk cache: chunks read ahead land
+# in the cache anyway, so the budget only bounds what a burst of streams holds beyond it.
+READ_AHEAD_SHARE = 4
 CACHE_EVENTS = Counter("tgw_chunk_cache_total", "Chunk cache lookups", ["result"])
 
 
@@ -75,6 +84,8 @@ class ContentReader:
         self.store = store
         self.cache = cache
         self._loading: dict[str, asyncio.Future[bytes | memoryview]] = {}
+        self.read_ahead_budget = cache.max_bytes // READ_AHEAD_SHARE
+        self.read_ahead_bytes = 0  # reserved by chunks read ahead and not yet consumed
 
     async def chunk(self, digest: str) -> bytes | memoryview:
         """A whole chunk, from the cache or the store (concurrent misses share one read); a
@@ -110,16 +121,30 @@ class ContentReader:
         first = start // manifest.chunk_size
         last = end // manifest.chunk_size
         # Chunks after the one being sent are fetched meanwhile when the store asks for it (S3:
-        # one round trip per chunk); they go through ``chunk`` so the cache and shared loads apply.
-        ahead: dict[int, asyncio.Task[bytes | memoryview]] = {}
+        # one round trip per chunk), as far as the shared budget allows; they go through ``chunk``
+        # so the cache and shared loads apply. A chunk the budget refuses is read when its turn comes.
+        ahead: dict[int, tuple[asyncio.Task[bytes | memoryview], int]] = {}
         try:
             for index in range(first, last + 1):
                 for upcoming in range(index + 1, min(index + self.store.read_ahead, last) + 1):
-                    if upcoming not in ahead:
-                        ahead[upcoming] = asyncio.ensure_future(self.chunk(manifest.chunks[upcoming]))
+                    if upcoming in ahead:
+                        continue
+                    reserve = manifest.chunk_span(upcoming)[1]
+                    if self.read_ahead_bytes + reserve > self.read_ahead_budget:
+                        break
+                    self.read_ahead_bytes += reserve
+                    task = asyncio.ensure_future(self.chunk(manifest.chunks[upcoming]))
+                    ahead[upcoming] = (task, reserve)
                 offset, length = manifest.chunk_span(index)
                 loading = ahead.pop(index, None)
-                chunk = await (loading if loading is not None else self.chunk(manifest.chunks[index]))
+                if loading is None:
+                    chunk = await self.chunk(manifest.chunks[index])
+                else:
+                    task, reserve = loading
+                    try:
+                        chunk = await task
+                    finally:
+                        self.read_ahead_bytes -= reserve
                 if len(chunk) != length:
                     raise OSError(
                         f"chunk {index} of {manifest.sha256} has {len(chunk)} bytes, expected {length}"
@@ -130,9 +155,14 @@ class ContentReader:
         finally:
             # The client went away or a read failed. The loads already started finish into the cache
             # (at most ``read_ahead`` chunks) rather than being cancelled: another request may be
-            # waiting on the same shared load, and a cancelled one would fail it too.
-            for task in ahead.values():
-                task.add_done_callback(_retrieve)
+            # waiting on the same shared load, and a cancelled one would fail it too. Their share of
+            # the budget returns when they finish.
+            for task, reserve in ahead.values():
+                task.add_done_callback(functools.partial(self._release, reserve))
+
+    def _release(self, reserve: int, task: asyncio.Task[bytes | memoryview]) -> None:
+        self.read_ahead_bytes -= reserve
+        _retrieve(task)
 
 
 def _retrieve(task: asyncio.Task[bytes | memoryview]) -> None:

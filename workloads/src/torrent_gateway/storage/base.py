@@ -43,8 +43,9 @@ class ObjectStore(abc.ABC):
     """Async object store; implementations do their blocking I/O off the event loop."""
 
     name: str = "abstract"
-    # Objects a sequential reader (a download of a chunked file) should keep in flight ahead of the
+    # Objects a sequential reader (a download of a chunked file) may keep in flight ahead of the
     # one it serves: a store with a network round trip per read (S3) is latency-bound without it.
+    # The reader also caps all streams' read-ahead together (content.READ_AHEAD_SHARE).
     read_ahead: int = 0
 
     @abc.abstractmethod
