@@ -78,14 +78,20 @@ def _build_tracker(services: Services) -> Any:
 
 
 def build_tracker_app(settings: Settings) -> Any:
-    """The tracker component: announce/scrape/WebSocket plus health and metrics on tracker.port."""
+    """The tracker component: announce/scrape/WebSocket plus health and metrics on tracker.port.
+
+    ``/api/health`` reports the event loop, the swarm store (``swarms``) and the state store
+    (known infohashes); the tracker cannot answer announces without either store, so both are
+    required (503 when one is down).
+    """
     import contextlib
     from collections.abc import AsyncIterator
 
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from .gateway.health import direct_from_monitoring_network
+    from .gateway.health import add_component_health, direct_from_monitoring_network, loop_lag
+    from .p2p.health import REQUIRED
     from .state import open_state
     from .tracker import Tracker, open_swarm_store
 
@@ -118,6 +124,13 @@ def build_tracker_app(settings: Settings) -> Any:
         except Exception:  # any failure means not ready
             return PlainTextResponse("not ready", status_code=503)
         return PlainTextResponse("ready")
+
+    add_component_health(
+        health,
+        settings,
+        {"tracker": loop_lag, "swarms": swarms.ping, "state": state.ping},
+        required=REQUIRED | {"swarms"},
+    )
 
     @health.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

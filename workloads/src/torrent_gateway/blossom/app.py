@@ -2,8 +2,9 @@
 
 ``create_blossom_router(services)`` is what serve mode mounts into the gateway app (routes at
 the root, no clash with the gateway's paths). ``create_blossom_app(settings)`` is the
-``torrent-gateway blossom`` process: the same router plus liveness, readiness and metrics,
-with a lifespan that owns the shared services when it built them.
+``torrent-gateway blossom`` process: the same router plus liveness, readiness, the health
+summary (``/api/health``: its event loop, the object store, the state store) and metrics, with a
+lifespan that owns the shared services when it built them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
 from ..gateway.guards import LimitRequestBody, RejectControlCharacters
+from ..gateway.health import add_component_health, loop_lag
 from ..services import Services, build_services
 from .routes import Blossom, add_cors, build_router, error_response, preflight_headers
 
@@ -84,6 +86,10 @@ def create_blossom_app(settings: Settings, services: Services | None = None) -> 
         except Exception as exc:  # any failed probe means "not ready", whatever it raised
             return PlainTextResponse(f"not ready: {type(exc).__name__}", status_code=503)
         return PlainTextResponse("ready")
+
+    add_component_health(
+        app, settings, {"blossom": loop_lag, "storage": svc.store.ping, "state": svc.state.ping}
+    )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -12,11 +12,15 @@ probes a process has and serves them:
 ``install_health_monitor`` (a ``create_app`` extension; ``install_p2p`` calls it) runs the probes
 every ``monitoring.probe_interval`` seconds and raises alerts; without it the endpoints still
 probe live on each request.
+
+``add_component_health`` gives a standalone component's own app (Blossom, tracker) the same
+``GET /api/health``, over the probes of what that component depends on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import time
 from collections.abc import Mapping
@@ -28,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..clientaddr import parse_networks
 from ..p2p.health import (
+    REQUIRED,
     AlertSink,
     HealthMonitor,
     Probe,
@@ -176,13 +181,44 @@ async def readyz(services: ServicesDep) -> Response:
     return PlainTextResponse("ready" if ready else "not ready", status_code=200 if ready else 503)
 
 
+async def health_response(monitor: HealthMonitor, required: frozenset[str] = REQUIRED) -> JSONResponse:
+    """Probe now and answer the summary: 200 ok/degraded, 503 when a ``required`` component is down.
+
+    ``required`` names the components the process cannot serve without: storage and state by
+    default; the tracker component adds its swarm store.
+    """
+    results = [
+        dataclasses.replace(result, required=True) if result.name in required else result
+        for result in await monitor.probe()
+    ]
+    summary = summarise(results, monitor.threshold)
+    summary["alerts"] = {"firing": monitor.tracker.firing()}
+    return JSONResponse(summary, status_code=503 if summary["status"] == "down" else 200)
+
+
 @router.get("/api/health")
 async def health(services: ServicesDep) -> JSONResponse:
     """Every component's 0-100 score; 503 when a required component (storage, state) is down."""
-    monitor = get_monitor(services)
-    summary = summarise(await monitor.probe(), monitor.threshold)
-    summary["alerts"] = {"firing": monitor.tracker.firing()}
-    return JSONResponse(summary, status_code=503 if summary["status"] == "down" else 200)
+    return await health_response(get_monitor(services))
+
+
+def add_component_health(
+    app: FastAPI, settings: Any, probes: Mapping[str, Probe], required: frozenset[str] = REQUIRED
+) -> HealthMonitor:
+    """``GET /api/health`` on a standalone component's app, probing live on each request.
+
+    ``probes`` are what the component depends on, plus :func:`loop_lag` under the component's own
+    name (as the gateway reports its event loop). The monitor is kept on ``app.state.health_monitor``.
+    """
+    monitor = HealthMonitor(lambda: probes, settings.monitoring.alert_threshold, [log_sink])
+    app.state.health_monitor = monitor
+
+    @app.get("/api/health", tags=["health"])
+    async def component_health() -> JSONResponse:
+        """Every dependency's 0-100 score; 503 when a required one is down."""
+        return await health_response(monitor, required)
+
+    return monitor
 
 
 FORWARDING_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
