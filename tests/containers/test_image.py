@@ -212,13 +212,21 @@ def test_every_component_answers_its_probes_and_health(deployment: dict[str, Run
         assert httpx.get(running.base + running.liveness_path, timeout=5).status_code == 200
         assert httpx.get(running.base + running.readiness_path, timeout=5).status_code == 200
         assert httpx.get(running.base + "/metrics", timeout=5).status_code == 200
-    for component in ("gateway", "dht"):
+    # What each component's summary must name as up: the stores it depends on, on the real MinIO
+    # and Redis the pods are given.
+    dependencies = {
+        "gateway": ("storage", "state"),
+        "blossom": ("blossom", "storage", "state"),
+        "tracker": ("tracker", "swarms", "state"),
+        "dht": (),
+    }
+    for component in COMPONENTS:
         health = httpx.get(deployment[component].base + "/api/health", timeout=10)
-        assert health.status_code == 200, health.text
+        assert health.status_code == 200, f"{component}: {health.text}"
         body = health.json()
         assert body["status"] in ("ok", "degraded"), body
-        if component == "gateway":
-            assert body["components"]["storage"]["ok"] and body["components"]["state"]["ok"], body
+        for name in dependencies[component]:
+            assert body["components"][name]["ok"], (component, body)
 
 
 def test_upload_through_gateway_fetch_through_blossom_and_gateway(deployment: dict[str, Running]) -> None:
