@@ -128,7 +128,7 @@ def build_tracker_app(settings: Settings) -> Any:
     add_component_health(
         health,
         settings,
-        {"tracker": loop_lag, "swarms": swarms.ping, "state": state.ping},
+        lambda: {"tracker": loop_lag, "swarms": swarms.ping, "state": state.ping},
         required=REQUIRED | {"swarms"},
     )
 

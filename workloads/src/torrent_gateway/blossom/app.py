@@ -3,7 +3,8 @@
 ``create_blossom_router(services)`` is what serve mode mounts into the gateway app (routes at
 the root, no clash with the gateway's paths). ``create_blossom_app(settings)`` is the
 ``torrent-gateway blossom`` process: the same router plus liveness, readiness, the health
-summary (``/api/health``: its event loop, the object store, the state store) and metrics, with a
+summary (``/api/health``: its event loop, the object store, the state store, the rate limiter)
+and metrics, with a
 lifespan that owns the shared services when it built them.
 """
 
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..config import Settings
 from ..gateway.guards import LimitRequestBody, RejectControlCharacters
 from ..gateway.health import add_component_health, loop_lag
+from ..p2p.health import Probe
 from ..services import Services, build_services
 from .routes import Blossom, add_cors, build_router, error_response, preflight_headers
 
@@ -87,9 +89,14 @@ def create_blossom_app(settings: Settings, services: Services | None = None) -> 
             return PlainTextResponse(f"not ready: {type(exc).__name__}", status_code=503)
         return PlainTextResponse("ready")
 
-    add_component_health(
-        app, settings, {"blossom": loop_lag, "storage": svc.store.ping, "state": svc.state.ping}
-    )
+    def health_probes() -> dict[str, Probe]:
+        # Its own dependencies, and what was registered on the shared services: the rate limiter
+        # (``torrent-gateway blossom`` runs behind it) adds ``ratelimit``.
+        probes: dict[str, Probe] = {"blossom": loop_lag, "storage": svc.store.ping, "state": svc.state.ping}
+        probes.update(svc.extras.get("health_probes", {}))
+        return probes
+
+    add_component_health(app, settings, health_probes)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -23,7 +23,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -203,14 +203,19 @@ async def health(services: ServicesDep) -> JSONResponse:
 
 
 def add_component_health(
-    app: FastAPI, settings: Any, probes: Mapping[str, Probe], required: frozenset[str] = REQUIRED
+    app: FastAPI,
+    settings: Any,
+    probes: Callable[[], Mapping[str, Probe]],
+    required: frozenset[str] = REQUIRED,
 ) -> HealthMonitor:
     """``GET /api/health`` on a standalone component's app, probing live on each request.
 
-    ``probes`` are what the component depends on, plus :func:`loop_lag` under the component's own
-    name (as the gateway reports its event loop). The monitor is kept on ``app.state.health_monitor``.
+    ``probes()`` gives what the component depends on, plus :func:`loop_lag` under the component's
+    own name (as the gateway reports its event loop); it is called on each request, so probes
+    registered after the app is built (the rate limiter's) are included. The monitor is kept on
+    ``app.state.health_monitor``.
     """
-    monitor = HealthMonitor(lambda: probes, settings.monitoring.alert_threshold, [log_sink])
+    monitor = HealthMonitor(probes, settings.monitoring.alert_threshold, [log_sink])
     app.state.health_monitor = monitor
 
     @app.get("/api/health", tags=["health"])
