@@ -429,6 +429,9 @@ def test_keyboard_only_walk(browser: Browser, web: Web) -> None:
         # My files: upload one while logged in, then delete it from the list.
         tab_to(page, "el => el.dataset.nav === 'home'")
         page.keyboard.press("Enter")
+        # The home view renders again once its lists load; focus taken before that would be lost
+        # with the replaced elements (seen on a loaded machine), so wait for the view to settle.
+        page.wait_for_load_state("networkidle")
         tab_to(page, "el => el.id === 'file-input'")
         with page.expect_file_chooser() as chooser:
             page.keyboard.press("Space")
