@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.gateway import RunningGateway
 
 FFMPEG = "ffmpeg"
 
@@ -76,3 +81,16 @@ def make_garbage(path: Path, size: int = 64 * 1024) -> Path:
     """Random bytes under a video name: ffmpeg must refuse them."""
     path.write_bytes(os.urandom(size))
     return path
+
+
+def upload(gateway: RunningGateway, path: Path, content_type: str) -> dict[str, Any]:
+    """Upload a media file through the gateway's raw upload, as a client would."""
+    response = httpx.put(
+        f"{gateway.url}/api/upload",
+        params={"name": path.name},
+        content=path.read_bytes(),
+        headers={"content-type": content_type},
+        timeout=30,
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]

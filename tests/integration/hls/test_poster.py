@@ -11,13 +11,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from torrent_gateway.hls import install_hls
 
-from tests.integration.hls.media import FFMPEG, make_audio_only_mp4, make_clip
+from tests.integration.hls.media import FFMPEG, make_audio_only_mp4, make_clip, upload
 from tests.support.gateway import RunningGateway, running_gateway
 
 HLS = {"renditions": [240, 120], "segment_seconds": 2}
@@ -128,18 +127,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway
         tmp_path_factory.mktemp("poster-data"), extensions=[install_hls], hls=HLS
     ) as running:
         yield running
-
-
-def upload(gateway: RunningGateway, path: Path, content_type: str) -> dict[str, Any]:
-    response = httpx.put(
-        f"{gateway.url}/api/upload",
-        params={"name": path.name},
-        content=path.read_bytes(),
-        headers={"content-type": content_type},
-        timeout=30,
-    )
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def wait_for_poster(url: str, within: float = 90) -> httpx.Response:

@@ -17,7 +17,7 @@ import pytest
 from torrent_gateway.hls import install_hls
 from torrent_gateway.hls.playlists import parse_media_playlist
 
-from tests.integration.hls.media import make_audio_only_mp4, make_clip, make_garbage
+from tests.integration.hls.media import make_audio_only_mp4, make_clip, make_garbage, upload
 from tests.support.gateway import RunningGateway, running_gateway
 
 HLS = {"renditions": [480, 240, 120], "segment_seconds": 2}
@@ -61,18 +61,6 @@ LOOP = LoopCatcher()
 def gateway(data_dir: Path) -> Iterator[RunningGateway]:
     with running_gateway(data_dir, extensions=[install_hls, LOOP], hls=HLS) as running:
         yield running
-
-
-def upload(gateway: RunningGateway, path: Path, content_type: str) -> dict[str, Any]:
-    response = httpx.put(
-        f"{gateway.url}/api/upload",
-        params={"name": path.name},
-        content=path.read_bytes(),
-        headers={"content-type": content_type},
-        timeout=30,
-    )
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def wait_for_playlist(url: str, within: float = 60) -> httpx.Response:
