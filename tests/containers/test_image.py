@@ -31,6 +31,7 @@ from torrent_gateway_operator.builders import (
 from torrent_gateway_operator.config_render import CACHE_DIR
 from torrent_gateway_operator.spec import parse_spec
 
+from tests.support.announce import announce, compact_ports
 from tests.support.minio import MinioServer
 from tests.support.servers import RedisServer
 
@@ -264,30 +265,9 @@ def test_announce_and_scrape_on_the_tracker(deployment: dict[str, Running]) -> N
     assert upload.status_code in (200, 201), upload.text
     info_hash = bytes.fromhex(upload.json()["infohash"])
 
-    def announce(peer_id: bytes, port: int, left: int) -> dict[bytes, Any]:
-        query = urllib.parse.urlencode(
-            {
-                "info_hash": info_hash,
-                "peer_id": peer_id,
-                "port": port,
-                "uploaded": 0,
-                "downloaded": 0,
-                "left": left,
-                "compact": 1,
-                "event": "started",
-            }
-        )
-        response = httpx.get(f"{tracker}/announce?{query}", timeout=10)
-        assert response.status_code == 200
-        answer: dict[bytes, Any] = bdecode(response.content)
-        assert b"failure reason" not in answer, answer
-        return answer
-
-    announce(b"-TG0001-seeder000001", 51413, 0)
-    second = announce(b"-TG0001-leecher00002", 51414, len(data))
-    peers = second[b"peers"]
-    ports = {int.from_bytes(peers[i + 4 : i + 6], "big") for i in range(0, len(peers), 6)}
-    assert 51413 in ports
+    announce(tracker, info_hash, b"-TG0001-seeder000001", 51413, 0)
+    second = announce(tracker, info_hash, b"-TG0001-leecher00002", 51414, len(data))
+    assert 51413 in compact_ports(second[b"peers"])
     scrape = httpx.get(f"{tracker}/scrape?" + urllib.parse.urlencode({"info_hash": info_hash}), timeout=10)
     stats = bdecode(scrape.content)[b"files"][info_hash]
     assert stats[b"complete"] == 1 and stats[b"incomplete"] == 1

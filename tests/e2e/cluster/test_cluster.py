@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from torrent_gateway.bencode import bdecode
 
+from tests.support.announce import announce, compact_ports
+
 from .conftest import Cluster
 
 MiB = 1024 * 1024
@@ -23,30 +25,6 @@ def upload(base: str, data: bytes, name: str) -> dict[str, Any]:
     record: dict[str, Any] = response.json()
     assert record["sha256"] == hashlib.sha256(data).hexdigest()
     return record
-
-
-def announce(tracker: str, info_hash: bytes, peer_id: bytes, port: int, left: int) -> dict[bytes, Any]:
-    query = urllib.parse.urlencode(
-        {
-            "info_hash": info_hash,
-            "peer_id": peer_id,
-            "port": port,
-            "uploaded": 0,
-            "downloaded": 0,
-            "left": left,
-            "compact": 1,
-            "event": "started",
-        }
-    )
-    response = httpx.get(f"{tracker}/announce?{query}", timeout=10)
-    assert response.status_code == 200
-    answer: dict[bytes, Any] = bdecode(response.content)
-    assert b"failure reason" not in answer, answer
-    return answer
-
-
-def compact_ports(peers: bytes) -> set[int]:
-    return {int.from_bytes(peers[i + 4 : i + 6], "big") for i in range(0, len(peers), 6)}
 
 
 def test_every_process_is_ready_and_reports_health(cluster: Cluster) -> None:
