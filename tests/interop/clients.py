@@ -160,7 +160,67 @@ class QBittorrent(Client):
         ]
 
 
-CLIENTS: list[Client] = [Aria2(), Libtorrent(), Transmission(), QBittorrent()]
+class Deluge(Client):
+    name, package, program = "deluge", "deluged + deluge-console (Debian)", "deluged"
+
+    def version(self) -> str:
+        out = subprocess.run(["deluged", "--version"], capture_output=True, text=True).stdout
+        return " ".join(out.split()[:2])  # "deluged 2.0.3", without the libtorrent line
+
+    def argv(self, job: Job) -> list[str]:
+        config = job.work_dir / "deluge"
+        config.mkdir(parents=True, exist_ok=True)
+        preferences = {
+            "dht": bool(job.dht),
+            "lsd": False,
+            "upnp": False,
+            "natpmp": False,
+            "utpex": False,
+            "new_release_check": False,
+            "download_location": str(job.save_dir),
+            # libtorrent (2.0 under Deluge 2.0.3) leaves peers on the local network out of the global limit (its local
+            # peer class); the per-torrent limit covers every peer of the torrent.
+            "max_download_speed_per_torrent": job.rate / 1024 if job.rate else -1,
+        }
+        # Deluge's config format: a version header object, then the settings object.
+        header = json.dumps({"file": 1, "format": 1})
+        (config / "core.conf").write_text(header + json.dumps(preferences, indent=2))
+        return [str(HERE / "deluge_client.sh"), str(config), str(job.save_dir), job.source]
+
+
+class RTorrent(Client):
+    name, package, program = "rtorrent", "rtorrent (Debian)", "rtorrent"
+
+    def version(self) -> str:
+        out = subprocess.run(["rtorrent", "-h"], capture_output=True, text=True).stdout
+        return out.split("\n")[0].replace("Rakshasa's BitTorrent client version", "rTorrent").rstrip(".")
+
+    def argv(self, job: Job) -> list[str]:
+        session = job.work_dir / "rtorrent-session"
+        session.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"directory.default.set = {job.save_dir}",
+            f"session.path.set = {session}",
+            # A killed run leaves its lock behind; the resumed run must not refuse the session.
+            "session.use_lock.set = no",
+            "system.daemon.set = true",
+            "protocol.pex.set = no",
+            "network.port_random.set = no",
+            "network.port_range.set = 51413-51413",
+            f"throttle.global_down.max_rate.set_kb = {job.rate // 1024}",
+        ]
+        if job.dht:
+            host, _, port = job.dht.rpartition(":")
+            lines += ["dht.mode.set = on", "dht.port.set = 6881", f"dht.add_node = {host}:{port}"]
+        else:
+            lines.append("dht.mode.set = disable")
+        lines.append(f"load.start_verbose = {job.source}")
+        rc = job.work_dir / "rtorrent.rc"
+        rc.write_text("\n".join(lines) + "\n")
+        return ["rtorrent", "-n", "-o", f"import={rc}"]
+
+
+CLIENTS: list[Client] = [Aria2(), Libtorrent(), Transmission(), QBittorrent(), Deluge(), RTorrent()]
 
 # Paths a client cannot take, with the client's reason (shown in the matrix).
 IMPOSSIBLE: dict[tuple[str, str], str] = {
@@ -172,5 +232,14 @@ IMPOSSIBLE: dict[tuple[str, str], str] = {
         "Transmission 3.00 counts its DHT as bootstrapped only with several good nodes (tr-dht.c) and"
         " does not search before; a private DHT of our node and our seeder is two. Its log: 'Attempting"
         " manual bootstrap' from dht.bootstrap, then a fall-back to dht.transmissionbt.com"
+    ),
+    ("deluge", "dht"): (
+        "Deluge 2.0.3 has no setting for DHT bootstrap nodes: enabling its DHT (_on_set_dht in"
+        " core/preferencesmanager.py) bootstraps from libtorrent's default and five public routers only,"
+        " which a private DHT is not"
+    ),
+    ("rtorrent", "webseed"): (
+        "rTorrent (libtorrent-rakshasa 0.13.8) implements no WebSeed: it ignores a .torrent's"
+        " `url-list` (BEP 19) and `httpseeds` (BEP 17) and fetches only from peers"
     ),
 }
