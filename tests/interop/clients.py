@@ -178,14 +178,17 @@ class Deluge(Client):
             "utpex": False,
             "new_release_check": False,
             "download_location": str(job.save_dir),
-            # libtorrent (2.0 under Deluge 2.0.3) leaves peers on the local network out of the global limit (its local
-            # peer class); the per-torrent limit covers every peer of the torrent.
+            # Deluge gives a new torrent this cap from its first byte; see the wrapper for the rest.
             "max_download_speed_per_torrent": job.rate / 1024 if job.rate else -1,
         }
         # Deluge's config format: a version header object, then the settings object.
         header = json.dumps({"file": 1, "format": 1})
         (config / "core.conf").write_text(header + json.dumps(preferences, indent=2))
-        return [str(HERE / "deluge_client.sh"), str(config), str(job.save_dir), job.source]
+        # libtorrent (2.0 under Deluge 2.0.3) leaves peers on the local network out of the global limit
+        # (its local peer class), so the cap is the torrent's own, set again by the wrapper on every run:
+        # a resumed torrent keeps the cap of the killed run in Deluge's saved state.
+        rate = str(job.rate // 1024) if job.rate else "-1"
+        return [str(HERE / "deluge_client.sh"), str(config), str(job.save_dir), job.source, rate]
 
 
 class RTorrent(Client):
@@ -211,9 +214,18 @@ class RTorrent(Client):
         ]
         if job.dht:
             host, _, port = job.dht.rpartition(":")
-            lines += ["dht.mode.set = on", "dht.port.set = 6881", f"dht.add_node = {host}:{port}"]
+            # dht.add_node is refused until the DHT runs, which is after the rc file: schedule it.
+            lines += [
+                "dht.mode.set = on",
+                "dht.port.set = 6881",
+                f'schedule2 = tgw_dht_node, 1, 0, "dht.add_node={host}:{port}"',
+            ]
         else:
             lines.append("dht.mode.set = disable")
+        log = job.work_dir / "rtorrent-events.log"
+        lines += [f"log.open_file = tgw, {log}", "log.add_output = info, tgw"]
+        if job.dht:
+            lines.append("log.add_output = dht_debug, tgw")
         lines.append(f"load.start_verbose = {job.source}")
         rc = job.work_dir / "rtorrent.rc"
         rc.write_text("\n".join(lines) + "\n")
