@@ -191,48 +191,7 @@ class Deluge(Client):
         return [str(HERE / "deluge_client.sh"), str(config), str(job.save_dir), job.source, rate]
 
 
-class RTorrent(Client):
-    name, package, program = "rtorrent", "rtorrent (Debian)", "rtorrent"
-
-    def version(self) -> str:
-        out = subprocess.run(["rtorrent", "-h"], capture_output=True, text=True).stdout
-        return out.split("\n")[0].replace("Rakshasa's BitTorrent client version", "rTorrent").rstrip(".")
-
-    def argv(self, job: Job) -> list[str]:
-        session = job.work_dir / "rtorrent-session"
-        session.mkdir(parents=True, exist_ok=True)
-        lines = [
-            f"directory.default.set = {job.save_dir}",
-            f"session.path.set = {session}",
-            # A killed run leaves its lock behind; the resumed run must not refuse the session.
-            "session.use_lock.set = no",
-            "system.daemon.set = true",
-            "protocol.pex.set = no",
-            "network.port_random.set = no",
-            "network.port_range.set = 51413-51413",
-            f"throttle.global_down.max_rate.set_kb = {job.rate // 1024}",
-        ]
-        if job.dht:
-            host, _, port = job.dht.rpartition(":")
-            # dht.add_node is refused until the DHT runs, which is after the rc file: schedule it.
-            lines += [
-                "dht.mode.set = on",
-                "dht.port.set = 6881",
-                f'schedule2 = tgw_dht_node, 1, 0, "dht.add_node={host}:{port}"',
-            ]
-        else:
-            lines.append("dht.mode.set = disable")
-        log = job.work_dir / "rtorrent-events.log"
-        lines += [f"log.open_file = tgw, {log}", "log.add_output = info, tgw"]
-        if job.dht:
-            lines.append("log.add_output = dht_debug, tgw")
-        lines.append(f"load.start_verbose = {job.source}")
-        rc = job.work_dir / "rtorrent.rc"
-        rc.write_text("\n".join(lines) + "\n")
-        return ["rtorrent", "-n", "-o", f"import={rc}"]
-
-
-CLIENTS: list[Client] = [Aria2(), Libtorrent(), Transmission(), QBittorrent(), Deluge(), RTorrent()]
+CLIENTS: list[Client] = [Aria2(), Libtorrent(), Transmission(), QBittorrent(), Deluge()]
 
 # Paths a client cannot take, with the client's reason (shown in the matrix).
 IMPOSSIBLE: dict[tuple[str, str], str] = {
@@ -249,9 +208,5 @@ IMPOSSIBLE: dict[tuple[str, str], str] = {
         "Deluge 2.0.3 has no setting for DHT bootstrap nodes: enabling its DHT (_on_set_dht in"
         " core/preferencesmanager.py) bootstraps from libtorrent's default and five public routers only,"
         " which a private DHT is not"
-    ),
-    ("rtorrent", "webseed"): (
-        "rTorrent (libtorrent-rakshasa 0.13.8) implements no WebSeed: it ignores a .torrent's"
-        " `url-list` (BEP 19) and `httpseeds` (BEP 17) and fetches only from peers"
     ),
 }

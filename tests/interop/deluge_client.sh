@@ -19,4 +19,8 @@ done
 deluge-console --config "$config" "add --path '$save' '$source'"
 # The torrent's own download cap (-1: none), also over the one a killed run left in Deluge's state.
 deluge-console --config "$config" "manage '*' --set max_download_speed $rate"
+# A torrent restored from the state of a killed run has no fast-resume data: check what is on disk,
+# then go on.
+deluge-console --config "$config" "recheck '*'"
+deluge-console --config "$config" "resume '*'"
 wait "$daemon"
