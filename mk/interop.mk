@@ -1,7 +1,7 @@
 # Interop suite (tests/interop/): real BitTorrent clients in network namespaces against the real
 # gateway. `make test` runs its quick half (aria2, libtorrent); `make test-interop` runs the whole
 # matrix and rewrites docs/interop.md. Needs root (ip netns).
-INTEROP_APT_PACKAGES := iproute2 aria2 transmission-cli qbittorrent-nox
+INTEROP_APT_PACKAGES := iproute2 aria2 transmission-cli qbittorrent-nox deluged deluge-console
 
 .PHONY: interop-deps test-interop
 

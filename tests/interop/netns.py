@@ -52,6 +52,13 @@ class Host:
     def argv(self, command: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.namespace, *command]
 
+    def kill_all(self) -> None:
+        """SIGKILL every process of the namespace: a client that is a daemon plus a front end
+        (Deluge) is more than the one process the harness started."""
+        pids = subprocess.run(["ip", "netns", "pids", self.namespace], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            subprocess.run(["kill", "-9", pid], capture_output=True)
+
 
 @dataclass
 class Lab:
@@ -103,11 +110,7 @@ class Lab:
 
     def close(self) -> None:
         for host in self.hosts:
-            pids = subprocess.run(
-                ["ip", "netns", "pids", host.namespace], capture_output=True, text=True
-            ).stdout
-            for pid in pids.split():
-                subprocess.run(["kill", "-9", pid], capture_output=True)
+            host.kill_all()
             subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True)
         self.hosts.clear()
         for link in reversed(self._links):

@@ -67,14 +67,16 @@ def _run(host: Host, client: Client, job: Job, target: Path, info: dict[str, Any
             time.sleep(0.3)
         return time.monotonic() - started
     finally:
-        _stop(process)
+        _stop(host, process)
         log.close()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(host: Host, process: subprocess.Popen[bytes]) -> None:
+    """Kill the client: the process started and whatever else it left in its namespace."""
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
     process.wait(10)
+    host.kill_all()
 
 
 @pytest.mark.parametrize(("client", "path"), _cells())
@@ -123,7 +125,7 @@ def test_cell(
             deadline = time.monotonic() + KILL_WITHIN
             while _on_disk(save_dir) < info["size"] // 4 and time.monotonic() < deadline:
                 time.sleep(0.2)
-            _stop(first)
+            _stop(host, first)
             partial = _on_disk(save_dir)
             assert partial > 0, f"{client.name} wrote nothing before it was killed"
             assert not _file_done(target, info["size"], info["sha256"]), "finished before the kill"
