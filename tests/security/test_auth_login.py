@@ -56,7 +56,9 @@ def test_nip42_auth_event_signed_for_another_relay_does_not_log_in(gateway: Runn
     )
 
 
-@pytest.mark.parametrize("age", [-3600, -61, 61, 3600])
+# 75 s, not 61: the server reads its clock a moment after the test does, and on a loaded machine
+# that second made a 61 s-in-the-future event 60 s away (accepted) by the time it was checked.
+@pytest.mark.parametrize("age", [-3600, -75, 75, 3600])
 def test_stale_or_future_login_events_are_refused(gateway: RunningGateway, age: int) -> None:
     user = nostr_sdk.Keys.generate()
     value = challenge(gateway.url)["challenge"]
