@@ -13,6 +13,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := redis-server aria2 ffmpeg chromium nginx-light opentracker wrk curl iproute2
 JS_DIRS := $(patsubst %/package.json,%,$(wildcard tests/js/package.json tests/js/*/package.json))
 PYTEST_ARGS ?=
+# The suite imports the checkout it runs in: a PYTHONPATH from the caller's shell (another worktree)
+# must not win over the editable install.
+unexport PYTHONPATH
 
 .PHONY: run serve venv install install-dev lock check deps-check deadcode test-all system-deps js-deps test lint typecheck config bench clean
 
