@@ -247,7 +247,7 @@ def our_tracker(
         "-m",
         "uvicorn",
         "--factory",
-        "torrent_gateway.tracker.app:create_standalone_app",
+        "torrent_gateway.tracker.component:create_standalone_app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -18,7 +18,6 @@ import atheris
 
 with atheris.instrument_imports(include=["torrent_gateway"]):
     from torrent_gateway.bencode import BencodeError, bdecode
-    from torrent_gateway.gateway.ranges import RangeNotSatisfiable, parse_range
     from torrent_gateway.hls.probe import ProbeError, parse_probe
     from torrent_gateway.ingest.naming import clean_media_type, safe_file_name, sniff_mime_type
     from torrent_gateway.nostr.events import InvalidEvent, decode_auth_header, verify_event
@@ -27,6 +26,7 @@ with atheris.instrument_imports(include=["torrent_gateway"]):
     from torrent_gateway.tracker.http import parse_announce as parse_http_announce
     from torrent_gateway.tracker.http import parse_scrape
     from torrent_gateway.tracker.model import ClientError
+    from torrent_gateway.web.ranges import RangeNotSatisfiable, parse_range
 
 
 def fuzz_bencode(data: bytes) -> None:

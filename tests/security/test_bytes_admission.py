@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
+from torrent_gateway.accounts import accounts_extension as nostr_extension
 from torrent_gateway.blossom import create_blossom_router
 from torrent_gateway.hls import install_hls
-from torrent_gateway.nostr import gateway_extension as nostr_extension
 
-from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.gateway import RunningGateway, hls_of, running_gateway
 
 ALICE = "a1" * 32
 BOB = "b0" * 32
@@ -39,7 +39,7 @@ class LoopCatcher:
         async def started() -> None:
             self.loop = asyncio.get_running_loop()
 
-        services.extras.setdefault("startup", []).append(started)
+        services.supervisor.on_start(started)
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         assert self.loop is not None
@@ -123,7 +123,7 @@ def test_hls_jobs_are_admitted_per_process_and_per_address(tmp_path: Path) -> No
         while httpx.get(f"{gateway.url}/api/stream/{busy}/status").json()["state"] != "failed":
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        transcoder = gateway.services.extras["hls"]
+        transcoder = hls_of(gateway)
         assert transcoder.jobs_started == 1
 
 
@@ -140,7 +140,7 @@ def auth_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run
 
 
 def session_for(gateway: RunningGateway, loop: LoopCatcher, pubkey: str) -> str:
-    authenticator = gateway.services.extras["authenticator"]
+    authenticator = gateway.services.authenticator
     return str(loop.run(authenticator.create_session(pubkey))["token"])
 
 
@@ -162,7 +162,7 @@ def test_banned_session_cannot_upload_as_anonymous(auth_gateway: tuple[RunningGa
         .startswith("this pubkey is banned")
     )
     # Revoked (as the admin's ban does): the stale session is refused too, not taken as anonymous.
-    loop.run(gateway.services.extras["authenticator"].revoke_all(ALICE))
+    loop.run(gateway.services.authenticator.revoke_all(ALICE))
     stale = httpx.put(f"{gateway.url}/upload", content=b"after the ban", headers=bearer)
     assert stale.status_code == 401 and stale.headers["x-reason"]
     # Nobody stored the refused bytes.

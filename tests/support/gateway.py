@@ -30,10 +30,11 @@ def gateway_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
 
 
 class RunningGateway:
-    def __init__(self, settings: Settings, services: Services, server: UvicornThread) -> None:
+    def __init__(self, settings: Settings, services: Services, server: UvicornThread, app: Any) -> None:
         self.settings = settings
         self.services = services
         self.server = server
+        self.app = app
 
     @property
     def url(self) -> str:
@@ -42,9 +43,15 @@ class RunningGateway:
 
 @contextlib.contextmanager
 def running_gateway(
-    data_dir: Path, extensions: list[Any] | None = None, *, serve: bool = False, **sections: dict[str, Any]
+    data_dir: Path,
+    extensions: list[Any] | None = None,
+    *,
+    serve: bool = False,
+    alerts: bool = False,
+    **sections: dict[str, Any],
 ) -> Iterator[RunningGateway]:
-    """A gateway on a free port. ``serve=True`` runs the full one-process composition of the CLI's serve."""
+    """A gateway on a free port. ``serve=True`` runs the full one-process composition of the CLI's
+    serve; ``alerts`` runs the health monitor in the background as the gateway component does."""
     port = free_port()
     sections.setdefault("gateway", {})
     sections["gateway"].setdefault("public_url", f"http://127.0.0.1:{port}")
@@ -57,18 +64,27 @@ def running_gateway(
         services = find_services(app)
     else:
         services = build_services(settings)
-        app = create_app(settings, services, extensions=extensions)
-        services.extras.setdefault("shutdown", []).insert(0, services.close)
+        app = create_app(settings, services, owned=True, extensions=extensions, alerts=alerts)
     with UvicornThread(app, port=port) as server:
-        yield RunningGateway(settings, services, server)
+        yield RunningGateway(settings, services, server, app)
+
+
+def find_state(app: Any, name: str) -> Any:
+    """``app.state.<name>`` of a (possibly middleware-wrapped) app."""
+    current = app
+    for _ in range(10):
+        state = getattr(current, "state", None)
+        if state is not None and hasattr(state, name):
+            return getattr(state, name)
+        current = getattr(current, "app", None)
+    raise LookupError(f"no {name} found on the app")
 
 
 def find_services(app: Any) -> Services:
     """The Services of a (possibly middleware-wrapped) serve app."""
-    current = app
-    for _ in range(10):
-        state = getattr(current, "state", None)
-        if state is not None and hasattr(state, "services"):
-            return state.services  # type: ignore[no-any-return]
-        current = getattr(current, "app", None)
-    raise LookupError("no services found on the app")
+    return find_state(app, "services")  # type: ignore[no-any-return]
+
+
+def hls_of(gateway: RunningGateway) -> Any:
+    """The HLS transcoder of a running gateway (``install_hls`` leaves it on ``app.state.hls``)."""
+    return find_state(gateway.app, "hls")

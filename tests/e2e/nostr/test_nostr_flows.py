@@ -18,7 +18,8 @@ import httpx
 import nostr_sdk
 import pytest
 from fastapi import FastAPI
-from torrent_gateway.nostr import gateway_extension, install_nostr
+from torrent_gateway.accounts import accounts_extension, install_accounts
+from torrent_gateway.nostr import install_nostr
 from torrent_gateway.nostr.events import tag_value, verify_event
 from torrent_gateway.services import Services
 
@@ -42,8 +43,9 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NostrRelay]:
 
 def nostr_extension(app: FastAPI, services: Services) -> None:
     # Short retry backoff so a test sees the retry; loopback relays allowed for NIP-46.
-    install_nostr(services, backoff=[0.3] * 300, allow_private_relays=True, nip46_timeout=10.0)
-    gateway_extension(app, services)
+    install_nostr(services, backoff=[0.3] * 300)
+    install_accounts(services, allow_private_relays=True, nip46_timeout=10.0)
+    accounts_extension(app, services)
 
 
 @contextlib.contextmanager
@@ -81,7 +83,7 @@ async def wait_for_announcements(
 async def test_login_with_bunker_upload_and_announce(tmp_path: Path, relay: NostrRelay) -> None:
     admin = nostr_sdk.Keys.generate()
     with gateway_with_relays(tmp_path / "data", [relay.url], admin.public_key().to_hex()) as gateway:
-        server_pubkey = gateway.services.extras["server_keys"].pubkey
+        server_pubkey = gateway.services.server_identity.pubkey
         async with RemoteSigner(relay.url) as signer, client() as http:
             login = await http.post(
                 f"{gateway.url}/api/auth/login",
@@ -149,7 +151,7 @@ async def test_server_key_publishes_profile_relay_list_and_blossom_servers(
 ) -> None:
     admin = nostr_sdk.Keys.generate().public_key().to_hex()
     with gateway_with_relays(tmp_path / "data", [relay.url], admin) as gateway:
-        server_pubkey = gateway.services.extras["server_keys"].pubkey
+        server_pubkey = gateway.services.server_identity.pubkey
         first = await identity_events(relay, server_pubkey, "Torrent Gateway")
     for event in first.values():
         verify_event(event)
@@ -160,7 +162,7 @@ async def test_server_key_publishes_profile_relay_list_and_blossom_servers(
     # Restarted with a new name (same data, same key): the relay keeps only the newer events.
     await asyncio.sleep(1.1)  # created_at has one-second resolution
     with gateway_with_relays(tmp_path / "data", [relay.url], admin, profile_name="Renamed") as gateway:
-        assert gateway.services.extras["server_keys"].pubkey == server_pubkey
+        assert gateway.services.server_identity.pubkey == server_pubkey
         second = await identity_events(relay, server_pubkey, "Renamed")
     stored = await fetch_events(relay.url, {"authors": [server_pubkey], "kinds": [0, 10002, 10063]})
     assert sorted(e["id"] for e in stored) == sorted(e["id"] for e in second.values())

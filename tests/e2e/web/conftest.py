@@ -20,8 +20,9 @@ import httpx
 import nostr_sdk
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from torrent_gateway.accounts import accounts_extension, install_accounts
 from torrent_gateway.hls import install_hls
-from torrent_gateway.nostr import gateway_extension, install_nostr
+from torrent_gateway.nostr import install_nostr
 from torrent_gateway.nostr.events import sign_event
 from torrent_gateway.p2p.app import install_coordinator
 from torrent_gateway.services import Services
@@ -83,8 +84,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 def nostr_extension(app: Any, services: Services) -> None:
     # The test relay of the bunker login listens on loopback: allow it (production refuses).
-    install_nostr(services, allow_private_relays=True, nip46_timeout=10.0)
-    gateway_extension(app, services)
+    install_nostr(services)
+    install_accounts(services, allow_private_relays=True, nip46_timeout=10.0)
+    accounts_extension(app, services)
 
 
 def canary_extension(canary: dict[str, bool]) -> Any:
@@ -92,7 +94,7 @@ def canary_extension(canary: dict[str, bool]) -> Any:
         async def probe() -> bool:
             return canary["healthy"]
 
-        services.extras.setdefault("health_probes", {})["canary"] = probe
+        services.probes["canary"] = probe
 
     return install
 

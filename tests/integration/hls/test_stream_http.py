@@ -18,7 +18,7 @@ from torrent_gateway.hls import install_hls
 from torrent_gateway.hls.playlists import parse_media_playlist
 
 from tests.integration.hls.media import make_audio_only_mp4, make_clip, make_garbage, upload
-from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.gateway import RunningGateway, hls_of, running_gateway
 
 HLS = {"renditions": [480, 240, 120], "segment_seconds": 2}
 
@@ -47,7 +47,7 @@ class LoopCatcher:
         async def started() -> None:
             self.loop = asyncio.get_running_loop()
 
-        services.extras.setdefault("startup", []).append(started)
+        services.supervisor.on_start(started)
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         assert self.loop is not None
@@ -242,7 +242,7 @@ def test_ffmpeg_failure_is_a_clear_error_never_a_broken_playlist(
     assert httpx.get(f"{gateway.url}/api/stream/{sha}/240p/index.m3u8").status_code == 404
     assert httpx.get(f"{gateway.url}/api/stream/{sha}/playlist.m3u8").status_code == 422
     assert httpx.get(f"{gateway.url}/api/stream/{sha}/status").json()["state"] == "failed"
-    assert gateway.services.extras["hls"].jobs_started >= 1
+    assert hls_of(gateway).jobs_started >= 1
 
 
 def test_deleting_the_file_deletes_its_stream(gateway: RunningGateway, tmp_path: Path) -> None:
@@ -271,4 +271,4 @@ def test_a_second_replica_serves_the_stream_without_transcoding(
         response = httpx.get(f"{replica.url}/api/stream/{sha}/playlist.m3u8")
         assert response.status_code == 200 and response.headers["x-hls-state"] == "ready"
         assert httpx.get(f"{replica.url}/api/stream/{sha}/240p/seg_00000.ts").status_code == 200
-        assert replica.services.extras["hls"].jobs_started == 0
+        assert hls_of(replica).jobs_started == 0

@@ -52,15 +52,18 @@ def make_services(data: Path, state: Any = None, **sections: dict[str, Any]) -> 
 
 
 @pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    clock = Clock()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def services(tmp_path: Path, clock: Clock) -> AsyncIterator[Services]:
     # Chunked storage: the source is reassembled into a temp file for ffmpeg.
     built = make_services(
         tmp_path / "data",
         state=MemoryStateStore(clock=clock),
         storage={"blob_threshold": 32 * 1024, "chunk_size": 16 * 1024},
     )
-    built.extras["clock"] = clock
     yield built
     await built.close()
 
@@ -157,7 +160,9 @@ async def test_a_queued_job_keeps_its_lock(services: Services, clip: Path, tmp_p
     assert transcoder.jobs_started == 2
 
 
-async def test_timeout_is_recorded_as_transient_and_retried_later(services: Services, clip: Path) -> None:
+async def test_timeout_is_recorded_as_transient_and_retried_later(
+    services: Services, clip: Path, clock: Clock
+) -> None:
     manifest = await ingest(services, clip)
     sha = manifest.sha256
     hasty = Transcoder(services, job_timeout=0.01, poll_interval=0.01, retry_after_failure=120)
@@ -169,13 +174,15 @@ async def test_timeout_is_recorded_as_transient_and_retried_later(services: Serv
     # While the failure is fresh, asking again does not start another job...
     assert (await hasty.ensure(manifest))["state"] == "failed" and hasty.jobs_started == 1
     # ...once it has expired, the next request tries again and succeeds.
-    services.extras["clock"].offset += 121
+    clock.offset += 121
     patient = Transcoder(services)
     assert (await patient.ensure(manifest))["state"] in ("pending", "running")
     assert (await wait_for(patient, sha, {"ready", "failed"}))["state"] == "ready"
 
 
-async def test_crashed_worker_lock_expires_and_the_job_is_retried(services: Services, clip: Path) -> None:
+async def test_crashed_worker_lock_expires_and_the_job_is_retried(
+    services: Services, clip: Path, clock: Clock
+) -> None:
     manifest = await ingest(services, clip)
     sha = manifest.sha256
     # A worker that died: it holds the lock and left a "running" record, then nothing.
@@ -184,7 +191,7 @@ async def test_crashed_worker_lock_expires_and_the_job_is_retried(services: Serv
     transcoder = Transcoder(services)
     assert (await transcoder.ensure(manifest))["state"] == "running"
     assert transcoder.jobs_started == 0
-    services.extras["clock"].offset += 61
+    clock.offset += 61
     assert (await transcoder.ensure(manifest))["state"] in ("pending", "running")
     assert transcoder.jobs_started == 1
     assert (await wait_for(transcoder, sha, {"ready", "failed"}))["state"] == "ready"

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import nostr_sdk
 import pytest
+from torrent_gateway.accounts import accounts_extension, install_accounts
 from torrent_gateway.gateway.app import create_app
-from torrent_gateway.nostr import gateway_extension, install_nostr
 from torrent_gateway.services import Services, build_services
 from torrent_gateway.state.memory import MemoryStateStore
 
@@ -53,8 +53,8 @@ async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
     )
     clock = FakeClock()
     services = build_services(settings, state=MemoryStateStore(clock=clock))
-    install_nostr(services, allow_private_relays=True, nip46_timeout=5.0)
-    app = create_app(settings, services, extensions=[gateway_extension])
+    install_accounts(services, allow_private_relays=True, nip46_timeout=5.0)
+    app = create_app(settings, services, extensions=[accounts_extension])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         yield Gateway(client=client, services=services, state_clock=clock, admin=admin)
     await services.close()

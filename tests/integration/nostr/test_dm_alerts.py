@@ -8,12 +8,12 @@ from pathlib import Path
 
 import nostr_sdk
 import pytest
-from torrent_gateway.gateway.health import alert_sinks
+from torrent_gateway.health.endpoint import alert_sinks
+from torrent_gateway.health.monitor import HealthMonitor
 from torrent_gateway.nostr import install_nostr
 from torrent_gateway.nostr.dm import DmNotDelivered, dm_sender
 from torrent_gateway.nostr.keys import load_server_keys
 from torrent_gateway.nostr.relays import RelayPublisher
-from torrent_gateway.p2p.health import HealthMonitor
 from torrent_gateway.services import build_services
 
 from tests.integration.nostr.helpers import NostrRelay, fetch_events, running_relay, sdk_sign
@@ -41,7 +41,7 @@ async def test_alerts_reach_each_admin_as_a_gift_wrapped_dm(tmp_path: Path, rela
     )
     services = build_services(settings)
     install_nostr(services, backoff=[])
-    server = services.extras["server_keys"].keys.public_key().to_hex()
+    server = services.server_identity.keys.public_key().to_hex()
     healthy = True
 
     async def storage_probe() -> None:
@@ -93,7 +93,7 @@ def test_dm_alerts_need_the_switch_and_a_relay(tmp_path: Path) -> None:
         settings = gateway_settings(tmp_path / "data", monitoring=monitoring, nostr={"relays": relays})
         services = build_services(settings)
         install_nostr(services)
-        assert "nostr_dm" not in services.extras
+        assert services.alert_dm is None
 
 
 async def test_dms_also_go_to_the_recipients_inbox_relays(tmp_path: Path, relay: NostrRelay) -> None:
@@ -111,7 +111,7 @@ async def test_dms_also_go_to_the_recipients_inbox_relays(tmp_path: Path, relay:
         inbox_list = sdk_sign(admin, 10050, [["relay", inbox.url], ["relay", "https://not-a-relay.example"]])
         published = await RelayPublisher([relay.url], timeout=5, backoff=[]).publish([inbox_list])
         assert published[inbox_list["id"]][relay.url].accepted
-        await services.extras["nostr_dm"](admin.public_key().to_hex(), "to your inbox")
+        await services.alert_dm(admin.public_key().to_hex(), "to your inbox")
         assert await messages_for(inbox, admin) == ["to your inbox"]
         assert "to your inbox" in await messages_for(relay, admin)
     await services.close()

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from torrent_gateway.accounts import accounts_extension, install_accounts
 from torrent_gateway.gateway.app import create_app
-from torrent_gateway.nostr import gateway_extension, install_nostr
 from torrent_gateway.services import build_services
 
 from tests.integration.nostr.helpers import NostrRelay, RemoteSigner
@@ -38,8 +38,8 @@ async def gw(tmp_path: Path, relay: NostrRelay) -> AsyncIterator[Connect]:
         nostr={"relays": [], "profile_name": "Test gateway"},
     )
     services = build_services(settings)
-    install_nostr(services, nip46_timeout=5.0, nostrconnect_wait=WAIT)
-    app = create_app(settings, services, extensions=[gateway_extension])
+    install_accounts(services, nip46_timeout=5.0, nostrconnect_wait=WAIT)
+    app = create_app(settings, services, extensions=[accounts_extension])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         yield Connect(client)
     await services.close()
@@ -115,7 +115,7 @@ async def test_unknown_ids_and_a_gateway_without_relays(gw: Connect, tmp_path: P
         assert response.status_code == 404
     settings = gateway_settings(tmp_path / "bare", gateway={"public_url": BASE}, nostr={"relays": []})
     services = build_services(settings)
-    app = create_app(settings, services, extensions=[gateway_extension])
+    app = create_app(settings, services, extensions=[accounts_extension])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         response = await client.post("/api/auth/nostrconnect")
     await services.close()

@@ -78,7 +78,7 @@ def p2p_extension(**overrides: Any) -> Callable[[FastAPI, Services], None]:
             "lookup_timeout": 3.0,
         }
         options = default_options(settings).with_overrides(**{**values, **overrides})
-        install_p2p(app, services, options=options)
+        install_p2p(app, services, options=options, swarms=getattr(app.state, "test_swarms", None))
 
     return extension
 
@@ -94,7 +94,8 @@ class _TrackerFront:
 
 
 def tracker_extension(app: FastAPI, services: Services) -> None:
-    """Our tracker at the gateway's /announce (HTTP) and on its port (UDP), swarms in extras."""
+    """Our tracker at the gateway's /announce (HTTP) and on its port (UDP), wired as serve mode
+    does; its swarm store is left on ``app.state.test_swarms`` for :func:`p2p_extension`."""
     from torrent_gateway.tracker import Tracker
     from torrent_gateway.tracker.swarm_memory import MemorySwarmStore
 
@@ -105,16 +106,22 @@ def tracker_extension(app: FastAPI, services: Services) -> None:
         return await services.catalog.by_infohash(info_hash.hex()) is not None
 
     tracker = Tracker(settings, swarms, is_known)
-    services.extras["swarms"] = swarms
-    services.extras["tracker"] = tracker
+    app.state.test_swarms = swarms
+    services.probes["tracker"] = swarms.ping
+
+    async def swarm_counts() -> dict[str, Any]:
+        count, peers = await swarms.stats()
+        return {"swarms": count, "peers": peers}
+
+    services.diagnostics["tracker"] = swarm_counts
     app.add_middleware(_TrackerFront, tracker=tracker)
 
     async def start() -> None:
         await tracker.start()
         await tracker.start_udp("127.0.0.1", settings.gateway.port)
 
-    services.extras.setdefault("startup", []).append(start)
-    services.extras.setdefault("shutdown", []).append(tracker.close)
+    services.supervisor.on_start(start)
+    services.supervisor.on_stop(tracker.close)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from torrent_gateway.gateway.health import install_health_monitor
 
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.servers import RedisServer, S3Server, UvicornThread, run_redis_server, run_s3_server
@@ -66,7 +65,7 @@ def gateway(
 ) -> Iterator[RunningGateway]:
     with running_gateway(
         tmp_path,
-        extensions=[install_health_monitor],
+        alerts=True,
         storage={
             "backend": "s3",
             "s3": {

@@ -71,7 +71,7 @@ def test_gateway_keeps_the_documented_policy_through_an_outage(
     limiter = RedisLimiter.from_url(private_redis.url, retry_interval=0.2)
 
     def register_probe(app: Any, services: Any) -> None:  # how the lead wires health
-        services.extras.setdefault("health_probes", {})["ratelimit"] = limiter.ping
+        services.probes["ratelimit"] = limiter.ping
 
     app = wrap_with_rate_limits(create_app(settings, extensions=[register_probe]), settings, limiter)
     login = "/api/auth/login"

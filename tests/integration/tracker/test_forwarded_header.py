@@ -20,7 +20,7 @@ import pytest
 from torrent_gateway.bencode import bdecode
 from torrent_gateway.config import load_settings
 from torrent_gateway.p2p.app import install_coordinator
-from torrent_gateway.tracker.app import create_standalone_app
+from torrent_gateway.tracker.component import create_standalone_app
 from torrent_gateway.tracker.http_fast import TrackerHttpProtocol
 
 from tests.support.gateway import running_gateway

@@ -62,7 +62,7 @@ def start_replica(redis_url: str, workdir: Path) -> Replica:
             "-m",
             "uvicorn",
             "--factory",
-            "torrent_gateway.tracker.app:create_standalone_app",
+            "torrent_gateway.tracker.component:create_standalone_app",
             "--http",
             "torrent_gateway.tracker.http_fast:TrackerHttpProtocol",
             "--no-proxy-headers",

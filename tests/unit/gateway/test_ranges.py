@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from torrent_gateway.gateway.ranges import ByteRange, RangeNotSatisfiable, parse_range
+from torrent_gateway.web.ranges import ByteRange, RangeNotSatisfiable, parse_range
 
 
 @pytest.mark.parametrize(

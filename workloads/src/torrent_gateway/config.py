@@ -33,6 +33,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from .config_seed import SEED_KEYS, SeedConfigError, translate_seed_config
+
 KiB = 1024
 MiB = 1024 * 1024
 DEFAULT_PUBLIC_DHT_ROUTERS = [
@@ -488,14 +490,14 @@ class Settings(BaseSettings):
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for start-up logs."""
-        return json.loads(self.model_dump_json())
+        redacted: dict[str, Any] = json.loads(self.model_dump_json())
+        return redacted
 
 
 class _SeedAwareYamlSource(YamlConfigSettingsSource):
     """The YAML file, with the original gateway's keys moved to ours (config_seed)."""
 
     def _read_file(self, file_path: Path) -> dict[str, Any]:
-        from .config_seed import translate_seed_config
 
         data = super()._read_file(file_path)
         notes = _notes_sink[-1] if _notes_sink else []
@@ -525,7 +527,6 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     path = Path(config_file) if config_file is not None else None
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    from .config_seed import SeedConfigError
 
     _yaml_override.append(path if path is not None else _active_yaml_file())
     notes: list[str] = []
@@ -565,7 +566,6 @@ def _did_you_mean(loc: list[str]) -> str:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return ""
         model = annotation
-    from .config_seed import SEED_KEYS
 
     section = ".".join(loc[:-1])
     known = {".".join([*loc[:-1], name]) for name in model.model_fields}

@@ -171,7 +171,7 @@ def translate_seed_config(
     if not isinstance(data, dict):
         return data
     flat = _flatten(data)
-    result = _copy(data)
+    result: dict[str, Any] = _copy(data)
     is_seed_file = any(
         key in SEED_KEYS and key not in SHARED_KEYS and SEED_KEYS[key][0] != key for key in flat
     )

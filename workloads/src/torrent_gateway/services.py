@@ -1,9 +1,20 @@
 """The shared core every component is built on: settings, object store, state store, catalog,
-ingest pipeline and content reader, created once per process and closed at shutdown.
+ingest pipeline and content reader, created once per process and closed at shutdown, and the
+process's :class:`~torrent_gateway.supervisor.Supervisor`.
 
-Components meet here instead of importing each other's internals. A component that offers
-something to others (the tracker's swarm view, the DHT node, the Nostr publisher, the rate
-limiter) registers it in ``extras`` under a documented name.
+Components meet here instead of importing each other's internals. What one component offers
+the others is a typed attribute whose type is a small protocol declared here, so the core names
+what it needs without importing the component that provides it:
+
+* ``authenticator`` (:class:`Authentication`): sessions and bans of the accounts package; the
+  gateway's file routes, Blossom and the monitoring endpoints ask it who is calling;
+* ``alert_dm`` (:data:`DirectMessage`): a NIP-17 message to an admin, set by the Nostr package when
+  ``monitoring.alert_nostr_dm`` is on; the health monitor's alerts use it;
+* ``server_identity`` (:class:`ServerIdentity`): the server's Nostr key, set by the Nostr package;
+* ``probes``: health probes by component name (the tracker's swarm store, the DHT node, the
+  seeder, HLS, the rate limiter add theirs);
+* ``diagnostics``: sections of ``/api/diagnostics`` by name (the tracker's swarm counts, the
+  DHT node's details).
 """
 
 from __future__ import annotations
@@ -11,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .catalog import Catalog
 from .config import Settings
@@ -21,8 +32,34 @@ from .content import ChunkCache, ContentReader
 from .ingest.pipeline import Ingestor
 from .state import StateStore, open_state
 from .storage import ObjectStore, StoreError, StoreUnavailable, open_store
+from .supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 log = logging.getLogger(__name__)
+
+# A health probe: an async callable whose result the health package scores (see health.monitor).
+Probe = Callable[[], Awaitable[Any]]
+# A section of /api/diagnostics.
+DiagnosticsSection = Callable[[], Awaitable[dict[str, Any]]]
+# (recipient pubkey hex, text) -> delivered to the recipient's inbox relays.
+DirectMessage = Callable[[str, str], Awaitable[None]]
+
+
+class Authentication(Protocol):
+    """Who is calling, and may they administer: what the core asks of the accounts package."""
+
+    async def authenticate(self, request: Request) -> str | None: ...
+
+    async def is_admin(self, pubkey: str) -> bool: ...
+
+
+class ServerIdentity(Protocol):
+    """The server's Nostr identity (its key pair lives in the Nostr package)."""
+
+    @property
+    def pubkey(self) -> str: ...
 
 
 @dataclass
@@ -33,40 +70,32 @@ class Services:
     catalog: Catalog
     ingestor: Ingestor
     reader: ContentReader
-    extras: dict[str, Any] = field(default_factory=dict)
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    authenticator: Authentication | None = None
+    alert_dm: DirectMessage | None = None
+    server_identity: ServerIdentity | None = None
+    probes: dict[str, Probe] = field(default_factory=dict)
+    diagnostics: dict[str, DiagnosticsSection] = field(default_factory=dict)
+    _closed: bool = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run a background task owned by the services; it is cancelled at close()."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+        """One piece of background work owned by the process's supervisor (cancelled at stop)."""
+        return self.supervisor.spawn(coro, name)
 
     @contextlib.asynccontextmanager
     async def running(self, *, owned: bool) -> AsyncIterator[None]:
         """The life of a process's services, for an app's lifespan: clear staging leftovers of a
-        crash, run the registered ``startup`` hooks, then at exit the ``shutdown`` hooks (in
-        reverse) and, when this app built the services, close them."""
+        crash, start the supervisor (its start steps, then its loops), then at exit stop it (its
+        tasks, then its stop steps in reverse) and, when this app built the services, close them."""
         await self._check_store()
         removed = await self.store.cleanup_staging()
         if removed:
             log.info("removed %d leftovers of interrupted uploads", removed)
-        for starter in self.extras.get("startup", []):
-            await starter()
+        await self.supervisor.start()
         try:
             yield
         finally:
-            for stopper in reversed(self.extras.get("shutdown", [])):
-                try:
-                    await stopper()
-                except Exception:  # one failing stopper must not keep the others from running
-                    log.exception("shutdown step %s failed", getattr(stopper, "__qualname__", stopper))
+            await self.supervisor.stop()
             if owned:
                 await self.close()
 
@@ -83,9 +112,10 @@ class Services:
             raise
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._closed:
+            return
+        self._closed = True
+        await self.supervisor.cancel()
         await self.catalog.drain_hooks()
         await self.store.close()
         await self.state.close()

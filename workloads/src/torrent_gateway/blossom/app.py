@@ -2,35 +2,27 @@
 
 ``create_blossom_router(services)`` is what serve mode mounts into the gateway app (routes at
 the root, no clash with the gateway's paths). ``create_blossom_app(settings)`` is the
-``torrent-gateway blossom`` process: the same router plus liveness, readiness, the health
-summary (``/api/health``: its event loop, the object store, the state store, the rate limiter)
-and metrics, with a
-lifespan that owns the shared services when it built them.
+``torrent-gateway blossom`` process: the same router in the component shell (liveness,
+readiness, ``/api/health`` over its event loop, the object store, the state store and the rate
+limiter, metrics, limits), whose lifespan owns the shared services when it built them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
-from ..gateway.guards import LimitRequestBody, RejectControlCharacters
-from ..gateway.health import add_component_health, loop_lag
-from ..p2p.health import Probe
+from ..health.endpoint import service_sources
 from ..services import Services, build_services
+from ..web.app import component_app
 from .routes import Blossom, add_cors, build_router, error_response, preflight_headers
-
-log = logging.getLogger(__name__)
-PROBE_TIMEOUT = 3.0
 
 
 def create_blossom_router(
@@ -61,52 +53,21 @@ def create_blossom_app(settings: Settings, services: Services | None = None) -> 
     """The standalone Blossom component; ``services`` may be given (tests), else built here."""
     owned = services is None
     svc = services or build_services(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with svc.running(owned=owned):
-            yield
-
-    app = FastAPI(
+    app = component_app(
         title="Torrent Gateway — Blossom",
-        version="0.1.0",
         description="Blossom blob server (BUD-01/02/04/06/08/09/11/12) on the gateway's shared store.",
-        lifespan=lifespan,
-    )
-    app.state.services = svc
-    app.state.settings = settings
-    app.include_router(create_blossom_router(svc, standalone=True))
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> PlainTextResponse:
-        try:
-            await asyncio.wait_for(asyncio.gather(svc.store.ping(), svc.state.ping()), PROBE_TIMEOUT)
-        except Exception as exc:  # any failed probe means "not ready", whatever it raised
-            return PlainTextResponse(f"not ready: {type(exc).__name__}", status_code=503)
-        return PlainTextResponse("ready")
-
-    def health_probes() -> dict[str, Probe]:
+        settings=settings,
+        services=svc,
+        owned=owned,
         # Its own dependencies, and what was registered on the shared services: the rate limiter
-        # (``torrent-gateway blossom`` runs behind it) adds ``ratelimit``.
-        probes: dict[str, Probe] = {"blossom": loop_lag, "storage": svc.store.ping, "state": svc.state.ping}
-        probes.update(svc.extras.get("health_probes", {}))
-        return probes
-
-    add_component_health(app, settings, health_probes)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    # The component is all Blossom: any path answers a CORS preflight. A middleware rather than
-    # an OPTIONS route, which would turn every unknown GET into 405 instead of 404.
-    app.add_middleware(PreflightMiddleware)
-    app.add_middleware(LimitRequestBody, limit=settings.gateway.max_request_body)
-    app.add_middleware(RejectControlCharacters)
+        # (``torrent-gateway blossom`` runs behind it) adds ``ratelimit``. Blossom publishes nothing,
+        # so it probes no Nostr relay.
+        health=service_sources("blossom", svc, relays=False),
+        # The component is all Blossom: any path answers a CORS preflight. A middleware rather than
+        # an OPTIONS route, which would turn every unknown GET into 405 instead of 404.
+        middleware=[Middleware(PreflightMiddleware)],
+    )
+    app.include_router(create_blossom_router(svc, standalone=True))
 
     @app.exception_handler(StarletteHTTPException)
     async def blossom_http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -30,14 +30,14 @@ from prometheus_client import Counter
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
-from ..gateway.download import FileResponse, user_bytes_disposition
-from ..gateway.urls import base_url, file_links
 from ..ingest import IngestError
 from ..ingest.naming import guess_mime_type
 from ..manifest import Manifest, blob_key, is_sha256
 from ..services import Services
 from ..state import StateUnavailable
 from ..storage import StoreUnavailable
+from ..web.responses import FileResponse, user_bytes_disposition
+from ..web.urls import base_url, file_links
 from . import rules
 from .auth import AuthError, BlossomAuth, require_covers, require_get_scope, verify_auth
 from .descriptors import descriptor, extension_for
@@ -247,7 +247,7 @@ class Blossom:
         return auth
 
     async def refuse_bad_gateway_credentials(self, request: Request) -> None:
-        authenticator = self.services.extras.get("authenticator")
+        authenticator = self.services.authenticator
         if authenticator is not None:
             await authenticator.authenticate(request)
 

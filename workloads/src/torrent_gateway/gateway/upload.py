@@ -25,11 +25,10 @@ from ..manifest import Manifest
 from ..services import Services
 from ..state import StateUnavailable
 from ..storage import StoreUnavailable
-from .deps import PubkeyDep, ServicesDep, error_responses
-from .urls import describe
+from ..web.deps import PubkeyDep, ServicesDep, error_responses
+from ..web.urls import describe
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["upload"])
 MAX_PART_HEADER_BYTES = 16 * 1024
 MAX_FIELD_BYTES = 64  # the only form field we read is a boolean
 ANNOUNCE_DHT_FIELD = b"announce_dht"
@@ -111,47 +110,6 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Already stored: the existing record"},
     **error_responses(400, 401, 403, 413, 429, 451, 503),
 }
-
-
-@router.put(
-    "/api/upload",
-    status_code=201,
-    responses=UPLOAD_RESPONSES,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
-)
-async def upload_raw(
-    request: Request,
-    services: ServicesDep,
-    pubkey: PubkeyDep,
-    name: str | None = None,
-    announce_dht: str | None = Query(None, description="false: seed it, but never announce it to the DHT"),
-) -> Any:
-    """Raw body upload. Name from ``?name=`` or the ``X-Filename`` header; type from Content-Type."""
-    _check_owner(services, pubkey)
-    declared = _declared_length(request)
-    announce = parse_announce_dht(announce_dht)
-    file_name = name or request.headers.get("x-filename")
-    session: IngestSession | None = None
-    try:
-        session = services.ingestor.begin(file_name, request.headers.get("content-type"), declared)
-        if announce is not None:
-            session.announce_dht = announce
-        async for data in request.stream():
-            await session.feed(data)
-        return await _finish(session, request, services, pubkey)
-    except ClientDisconnect:
-        log.info("client went away during a raw upload")
-        raise HTTPException(400, "client disconnected before the upload completed") from None
-    except (IngestError, StoreUnavailable, StateUnavailable) as exc:
-        raise _translate(exc) from None
-    finally:
-        if session is not None:
-            await session.abort()
 
 
 class _MultipartFileReader:
@@ -262,61 +220,111 @@ class _MultipartFileReader:
             raise HTTPException(400, "multipart body ended inside the file part")
 
 
-@router.post(
-    "/api/upload",
-    status_code=201,
-    responses={**UPLOAD_RESPONSES, **error_responses(415)},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "announce_dht": {"type": "boolean", "default": True},
-                        },
-                        "required": ["file"],
+def create_upload_router() -> APIRouter:
+    """``PUT /api/upload`` (raw body) and ``POST /api/upload`` (multipart)."""
+    router = APIRouter(tags=["upload"])
+
+    @router.put(
+        "/api/upload",
+        status_code=201,
+        responses=UPLOAD_RESPONSES,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def upload_raw(
+        request: Request,
+        services: ServicesDep,
+        pubkey: PubkeyDep,
+        name: str | None = None,
+        announce_dht: str | None = Query(
+            None, description="false: seed it, but never announce it to the DHT"
+        ),
+    ) -> Any:
+        """Raw body upload. Name from ``?name=`` or the ``X-Filename`` header; type from Content-Type."""
+        _check_owner(services, pubkey)
+        declared = _declared_length(request)
+        announce = parse_announce_dht(announce_dht)
+        file_name = name or request.headers.get("x-filename")
+        session: IngestSession | None = None
+        try:
+            session = services.ingestor.begin(file_name, request.headers.get("content-type"), declared)
+            if announce is not None:
+                session.announce_dht = announce
+            async for data in request.stream():
+                await session.feed(data)
+            return await _finish(session, request, services, pubkey)
+        except ClientDisconnect:
+            log.info("client went away during a raw upload")
+            raise HTTPException(400, "client disconnected before the upload completed") from None
+        except (IngestError, StoreUnavailable, StateUnavailable) as exc:
+            raise _translate(exc) from None
+        finally:
+            if session is not None:
+                await session.abort()
+
+    @router.post(
+        "/api/upload",
+        status_code=201,
+        responses={**UPLOAD_RESPONSES, **error_responses(415)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "announce_dht": {"type": "boolean", "default": True},
+                            },
+                            "required": ["file"],
+                        }
                     }
-                }
-            },
-        }
-    },
-)
-async def upload_multipart(
-    request: Request,
-    services: ServicesDep,
-    pubkey: PubkeyDep,
-    announce_dht: str | None = Query(None, description="false: seed it, but never announce it to the DHT"),
-) -> Any:
-    """``curl -F file=@movie.mp4 -F announce_dht=false http://localhost:9876/api/upload``"""
-    _check_owner(services, pubkey)
-    announce = parse_announce_dht(announce_dht)
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise HTTPException(415, "send multipart/form-data with a 'file' field, or PUT the raw bytes")
-    declared = _declared_length(request)
-    reader: _MultipartFileReader | None = None
-    try:
-        reader = _MultipartFileReader(services, declared, content_type)
-        body_digest = hashlib.sha256() if getattr(request.state, "nip98_payload", None) else None
-        async for data in request.stream():
-            if body_digest is not None:
-                body_digest.update(data)
-            await reader.write(data)
-        reader.finalize()
-        assert reader.session is not None
-        # The form field, wherever it sat in the body, wins over the query parameter.
-        for choice in (announce, reader.announce_dht):
-            if choice is not None:
-                reader.session.announce_dht = choice
-        return await _finish(reader.session, request, services, pubkey, body_digest)
-    except ClientDisconnect:
-        log.info("client went away during a multipart upload")
-        raise HTTPException(400, "client disconnected before the upload completed") from None
-    except (IngestError, StoreUnavailable, StateUnavailable) as exc:
-        raise _translate(exc) from None
-    finally:
-        if reader is not None and reader.session is not None:
-            await reader.session.abort()
+                },
+            }
+        },
+    )
+    async def upload_multipart(
+        request: Request,
+        services: ServicesDep,
+        pubkey: PubkeyDep,
+        announce_dht: str | None = Query(
+            None, description="false: seed it, but never announce it to the DHT"
+        ),
+    ) -> Any:
+        """``curl -F file=@movie.mp4 -F announce_dht=false http://localhost:9876/api/upload``"""
+        _check_owner(services, pubkey)
+        announce = parse_announce_dht(announce_dht)
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise HTTPException(415, "send multipart/form-data with a 'file' field, or PUT the raw bytes")
+        declared = _declared_length(request)
+        reader: _MultipartFileReader | None = None
+        try:
+            reader = _MultipartFileReader(services, declared, content_type)
+            body_digest = hashlib.sha256() if getattr(request.state, "nip98_payload", None) else None
+            async for data in request.stream():
+                if body_digest is not None:
+                    body_digest.update(data)
+                await reader.write(data)
+            reader.finalize()
+            assert reader.session is not None
+            # The form field, wherever it sat in the body, wins over the query parameter.
+            for choice in (announce, reader.announce_dht):
+                if choice is not None:
+                    reader.session.announce_dht = choice
+            return await _finish(reader.session, request, services, pubkey, body_digest)
+        except ClientDisconnect:
+            log.info("client went away during a multipart upload")
+            raise HTTPException(400, "client disconnected before the upload completed") from None
+        except (IngestError, StoreUnavailable, StateUnavailable) as exc:
+            raise _translate(exc) from None
+        finally:
+            if reader is not None and reader.session is not None:
+                await reader.session.abort()
+
+    return router

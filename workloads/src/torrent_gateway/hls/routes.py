@@ -27,13 +27,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..clientaddr import scope_client_address
-from ..gateway.deps import ServicesDep, check_sha256, load_manifest
-from ..gateway.download import USER_BYTES_HEADERS
-from ..gateway.ranges import RangeNotSatisfiable, parse_range
 from ..manifest import Manifest
 from ..services import Services
 from ..state import StateUnavailable
 from ..storage import ObjectNotFound
+from ..web.deps import ServicesDep, check_sha256, load_manifest
+from ..web.ranges import RangeNotSatisfiable, parse_range
+from ..web.responses import USER_BYTES_HEADERS
 from .playlists import JPEG, MASTER_NAME, MPEGURL, POSTER_NAME, content_type_for, is_stream_path
 from .transcoder import JobsBusy, Transcoder, is_video, output_key
 
@@ -44,13 +44,6 @@ CORS = {
     "access-control-allow-origin": "*",
     "access-control-expose-headers": "Content-Length, Content-Range, Accept-Ranges, Retry-After",
 }
-
-
-def get_transcoder(services: Services) -> Transcoder:
-    transcoder = services.extras.get("hls")
-    if transcoder is None:
-        raise HTTPException(503, "HLS streaming is not installed on this gateway")
-    return transcoder  # type: ignore[no-any-return]
 
 
 def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -75,7 +68,8 @@ def _bodyless(status: int, headers: dict[str, str], length: int) -> Response:
     return response
 
 
-def create_stream_router() -> APIRouter:
+def create_stream_router(transcoder: Transcoder) -> APIRouter:
+    """``/api/stream/<sha256>/...``: the job status, the playlists, the segments and the poster."""
     router = APIRouter(tags=["stream"])
 
     @router.get("/api/stream/{sha256}/status")
@@ -94,7 +88,7 @@ def create_stream_router() -> APIRouter:
                 200,
             )
         try:
-            status = await get_transcoder(services).status(manifest.sha256)
+            status = await transcoder.status(manifest.sha256)
         except StateUnavailable:
             return _json({"detail": "state store unavailable; retry later"}, 503, {"retry-after": "5"})
         return _json({**status, "playlist": playlist}, 200)
@@ -108,8 +102,7 @@ def create_stream_router() -> APIRouter:
             raise HTTPException(404, "HLS streaming is disabled on this gateway")
         if not is_video(manifest):
             return _not_video(manifest.mime_type)
-        transcoder = get_transcoder(services)
-        status = await _job_status(request, services, manifest)
+        status = await _job_status(request, services, transcoder, manifest)
         if isinstance(status, Response):
             return status
         if status["state"] == "ready" or (status["state"] == "running" and status.get("playable")):
@@ -146,7 +139,7 @@ def create_stream_router() -> APIRouter:
             raise HTTPException(404, "HLS streaming is disabled on this gateway")
         if not is_video(manifest):
             raise HTTPException(404, f"not a video ({manifest.mime_type}): only videos have a poster")
-        status = await _job_status(request, services, manifest)
+        status = await _job_status(request, services, transcoder, manifest)
         if isinstance(status, Response):
             return status
         if status["state"] == "failed":
@@ -160,7 +153,7 @@ def create_stream_router() -> APIRouter:
             try:
                 body = await services.store.get_bytes(output_key(manifest.sha256, POSTER_NAME))
             except ObjectNotFound:
-                get_transcoder(services).forget(manifest.sha256)
+                transcoder.forget(manifest.sha256)
                 return _preparing(status)
             headers = {
                 **CORS,
@@ -221,10 +214,11 @@ def create_stream_router() -> APIRouter:
     return router
 
 
-async def _job_status(request: Request, services: Services, manifest: Manifest) -> dict[str, Any] | Response:
+async def _job_status(
+    request: Request, services: Services, transcoder: Transcoder, manifest: Manifest
+) -> dict[str, Any] | Response:
     """The stream's job record, starting the job when it was never started (admitted per client
     address and by the queue bound); a Response when the answer is a refusal or an outage."""
-    transcoder = get_transcoder(services)
     try:
         status = await transcoder.status(manifest.sha256)
         if status["state"] == "none":

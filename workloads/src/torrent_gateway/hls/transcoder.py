@@ -131,7 +131,7 @@ class JobsBusy(Exception):
 
 
 class Transcoder:
-    """Starts, tracks and reports HLS jobs; registered as ``services.extras["hls"]``."""
+    """Starts, tracks and reports HLS jobs; installed by :func:`~torrent_gateway.hls.app.install_hls`."""
 
     def __init__(
         self,

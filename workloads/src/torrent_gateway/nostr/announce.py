@@ -22,8 +22,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..gateway.urls import base_url, file_links, tracker_urls
 from ..manifest import Announcement, Manifest
+from ..web.urls import base_url, file_links, tracker_urls
 from .keys import ServerKeys
 from .relays import RelayOutcome, RelayPublisher
 

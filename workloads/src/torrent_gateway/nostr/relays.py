@@ -21,6 +21,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from .events import InvalidEvent, verify_event
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_PREFIXES = ("rate-limited:", "error:")
@@ -222,7 +224,6 @@ async def fetch_newest(
     """The newest event of ``kind`` signed by ``author`` on any of ``relays`` (NIP-01 ``REQ``
     until ``EOSE``, at most ``within`` seconds per relay), or None. Events that fail verification
     or name another author are ignored; a relay that is down or slow only contributes nothing."""
-    from .events import InvalidEvent, verify_event
 
     async def from_relay(relay: str) -> list[Any]:
         found: list[Any] = []

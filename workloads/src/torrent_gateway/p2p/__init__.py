@@ -1,14 +1,15 @@
-"""P2P: the DHT node, the seeder, the peer coordinator, health scores, metrics and alerts.
+"""P2P: the DHT node, the seeder, the peer coordinator and their metrics.
 
 Layers: ``options`` (what the settings tree says, plus the keys this package adds), ``session``
 (libtorrent sessions, configured explicitly and driven by one alert-pump task each), ``seeder``
 (which torrents we seed and where their bytes are), ``seedcache`` (the bounded local copy of
 files that cannot be linked), ``coordinator`` and ``geo`` (merging and ranking peers),
-``health`` (scores, hysteresis, alert sinks), ``metrics`` (Prometheus) and ``app``, which
-composes them into the ``install_p2p`` extension and the standalone ``dht`` component.
+``metrics`` (Prometheus) and ``app``, which composes them into the ``install_p2p`` extension and
+the standalone ``dht`` component (its scores are the health package's ``dht_score`` and
+``seeder_score``).
 
-Importing this package is cheap and does not import libtorrent; ``health`` and ``coordinator``'s
-pure parts are usable without it.
+Importing this package is cheap and does not import libtorrent; ``coordinator``'s pure parts are
+usable without it.
 """
 
 from __future__ import annotations

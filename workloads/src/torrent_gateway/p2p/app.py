@@ -2,30 +2,32 @@
 
 * :func:`install_p2p` — a ``create_app`` extension for serve mode: starts a :class:`P2PNode` with
   the gateway, serves ``GET /api/peers/{infohash}``, registers the ``dht`` and ``seeder`` health
-  probes and the health monitor, and exposes the node as ``services.extras["p2p"]``.
+  probes and the node's section of ``/api/diagnostics``.
 * :func:`install_coordinator` — the same without a node, for gateway pods in a cluster.
-* :func:`build_dht_app` — the standalone ``torrent-gateway dht`` component: the same node with
-  ``/healthz``, ``/readyz``, ``/api/health``, ``/api/diagnostics`` and ``/metrics`` on
-  ``dht.http_port``.
+* :func:`build_dht_app` — the standalone ``torrent-gateway dht`` component: the same node in the
+  component shell (``/healthz``, ``/readyz``, ``/api/health``, ``/api/diagnostics``, ``/metrics``)
+  on ``dht.http_port``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 
 from ..config import Settings
+from ..health.endpoint import service_sources
+from ..health.monitor import dht_score, seeder_score
 from ..services import Services, build_services
+from ..tracker.swarm import SwarmStore
+from ..web.app import component_app
+from ..web.urls import base_url, tracker_urls
 from . import metrics
 from .coordinator import DHTLookups, PeerBook, create_peers_router
 from .geo import GeoLocator
-from .health import dht_score, seeder_score
 from .options import P2POptions
 from .seeder import Seeder
 from .session import LtSession, session_settings
@@ -53,7 +55,7 @@ class P2PNode:
         self.rates = {"upload": 0.0, "download": 0.0}
         self.node_stats: dict[str, int] = {}
         self._last_totals: tuple[float, int, int] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = services.supervisor.group("p2p")
 
     @property
     def node_address(self) -> str:
@@ -82,10 +84,11 @@ class P2PNode:
             self.seeder_session,
             self.options,
             peer_book=self.peer_book,
+            tasks=self.tasks.group("seeder"),
         )
         await self.seeder.start()
-        self._spawn(self._stats_loop(), "p2p-session-stats")
-        self._spawn(self._save_loop(), "p2p-state-save")
+        self.tasks.keep_running("p2p-session-stats", self._stats_loop)
+        self.tasks.keep_running("p2p-state-save", self._save_loop)
         log.info(
             "DHT node on port %d, seeder on port %d (shard %d of %d)",
             self.node.port,
@@ -95,9 +98,7 @@ class P2PNode:
         )
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.cancel()
         if self.seeder is not None:
             await self.seeder.stop()
         if self.seeder_session is not None:
@@ -105,11 +106,6 @@ class P2PNode:
         await self.node.close()
         if self.locator is not None:
             self.locator.close()
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _stats_loop(self) -> None:
         while True:
@@ -218,67 +214,52 @@ class P2PNode:
 
 def default_options(settings: Settings) -> P2POptions:
     """Options from the settings, with the tracker URLs torrents carry as the seeder's trackers."""
-    from ..gateway.urls import base_url, tracker_urls
-
     trackers = tuple(tracker_urls(base_url(None, settings), settings)) if settings.tracker.enabled else ()
     return P2POptions.from_settings(settings, trackers=trackers)
 
 
-def install_p2p(app: FastAPI, services: Services, *, options: P2POptions | None = None) -> None:
-    """``create_app`` extension: the DHT node and seeder in this process, the coordinator, probes."""
-    from ..gateway.health import install_health_monitor
-
+def install_p2p(
+    app: FastAPI,
+    services: Services,
+    *,
+    options: P2POptions | None = None,
+    swarms: SwarmStore | None = None,
+) -> P2PNode | None:
+    """``create_app`` extension: the DHT node and seeder in this process (started and stopped by
+    the supervisor), ``/api/peers`` over them and ``swarms`` (this process's tracker, if any), the
+    ``dht`` and ``seeder`` health probes and the ``p2p`` diagnostics section."""
     node: P2PNode | None = None
     if services.settings.dht.enabled:
         node = P2PNode(services, options or default_options(services.settings))
-        services.extras["p2p"] = node
-        probes = services.extras.setdefault("health_probes", {})
-        probes["dht"] = node.probe_dht
-        probes["seeder"] = node.probe_seeder
-        services.extras.setdefault("startup", []).append(node.start)
-        services.extras.setdefault("shutdown", []).append(node.stop)
-    app.include_router(create_peers_router(node))
-    install_health_monitor(app, services)
+        services.probes["dht"] = node.probe_dht
+        services.probes["seeder"] = node.probe_seeder
+        services.diagnostics["p2p"] = node.diagnostics
+        services.supervisor.on_start(node.start)
+        services.supervisor.on_stop(node.stop)
+    app.include_router(create_peers_router(node, swarms))
+    return node
 
 
-def install_coordinator(app: FastAPI, services: Services) -> None:
+def install_coordinator(app: FastAPI, services: Services, *, swarms: SwarmStore | None = None) -> None:
     """``create_app`` extension for gateway pods whose DHT node runs elsewhere (the ``dht`` component):
-    ``/api/peers`` from the tracker and the WebSeed (the DHT source reports itself unavailable), and
-    the health monitor."""
-    from ..gateway.health import install_health_monitor
-
-    app.include_router(create_peers_router(None))
-    install_health_monitor(app, services)
+    ``/api/peers`` from the tracker and the WebSeed (the DHT source reports itself unavailable)."""
+    app.include_router(create_peers_router(None, swarms))
 
 
 def build_dht_app(
     settings: Settings, *, options: P2POptions | None = None, services: Services | None = None
 ) -> FastAPI:
-    """The standalone DHT component: node + seeder, health, diagnostics and metrics over HTTP."""
-    from ..gateway import health
-
+    """The standalone DHT component: node + seeder in the component shell (health with alerts,
+    diagnostics, metrics) on ``dht.http_port``."""
     owned = services is None
     svc = services or build_services(settings)
-    svc.extras.setdefault("health_process_name", "process")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for starter in svc.extras.get("startup", []):
-            await starter()
-        try:
-            yield
-        finally:
-            for stopper in reversed(svc.extras.get("shutdown", [])):
-                try:
-                    await stopper()
-                except Exception:
-                    log.exception("shutdown step failed")
-            if owned:
-                await svc.close()
-
-    app = FastAPI(title="Torrent Gateway DHT node", version="0.1.0", lifespan=lifespan)
-    app.state.services = svc
-    app.state.settings = settings
-    app.include_router(health.router)
+    app = component_app(
+        title="Torrent Gateway DHT node",
+        description="The private DHT node and the seeder of a Torrent Gateway cluster.",
+        settings=settings,
+        services=svc,
+        owned=owned,
+        health=service_sources("process", svc, alerts=True),
+    )
     install_p2p(app, svc, options=options)
     return app

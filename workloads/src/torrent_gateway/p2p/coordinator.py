@@ -2,7 +2,7 @@
 
 Sources, asked concurrently, each with a timeout (a source that fails is reported, not fatal):
 
-* **tracker** — the swarm store the tracker registered as ``services.extras["swarms"]``;
+* **tracker** — the swarm store the tracker registered as ``swarms`` of :func:`create_peers_router`;
 * **dht** — a ``get_peers`` lookup from the seeder's libtorrent session (shared by concurrent
   requests, cached for ``DHT_CACHE_TTL`` seconds, at most ``MAX_LOOKUPS`` at once);
 * **webseed** — our own BEP 19 URL, a pseudo-peer that always has every piece.
@@ -40,9 +40,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from ..clientaddr import client_address
-from ..gateway.deps import ServicesDep
-from ..gateway.urls import base_url, webseed_url
 from ..manifest import INFOHASH_RE
+from ..tracker.model import Event, SwarmKind
+from ..tracker.swarm import SwarmStore
+from ..web.deps import ServicesDep
+from ..web.urls import base_url, webseed_url
 from . import metrics
 from .geo import GeoLocator, Location, distance_km
 
@@ -254,15 +256,15 @@ def decode_endpoint(endpoint: bytes) -> tuple[str, int] | None:
 COORDINATOR_PEER_ID = b"-TG0100-coordinator"[:20].ljust(20, b"0")
 
 
-async def tracker_peers(swarms: Any, infohash: str, numwant: int = TRACKER_NUMWANT) -> list[PeerCandidate]:
+async def tracker_peers(
+    swarms: SwarmStore, infohash: str, numwant: int = TRACKER_NUMWANT
+) -> list[PeerCandidate]:
     """Peers the tracker holds for ``infohash`` (IPv4 and IPv6 swarms).
 
     Uses the store's read-only ``peers(info_hash, kind, limit)`` when it has one. Otherwise it
     asks the way the store's interface allows — an announce as a leecher that wants peers,
     withdrawn at once with ``stopped`` — which briefly counts one leecher in that swarm.
     """
-    from ..tracker.model import Event, SwarmKind
-
     info_hash = bytes.fromhex(infohash)
     found: list[PeerCandidate] = []
     for kind in (SwarmKind.IPV4, SwarmKind.IPV6):
@@ -374,8 +376,9 @@ class DHTLookups:
 
 
 # -- the HTTP endpoint -----------------------------------------------------------------------------
-def create_peers_router(node: Any) -> APIRouter:
-    """The ``/api/peers/{infohash}`` router; ``node`` is the process's ``P2PNode`` (or None)."""
+def create_peers_router(node: Any, swarms: SwarmStore | None) -> APIRouter:
+    """The ``/api/peers/{infohash}`` router; ``node`` is the process's ``P2PNode`` and ``swarms``
+    its tracker's swarm store (either may be None)."""
     router = APIRouter(tags=["p2p"])
 
     @router.get("/api/peers/{infohash}")
@@ -398,7 +401,6 @@ def create_peers_router(node: Any) -> APIRouter:
         candidates: list[PeerCandidate] = []
 
         async def from_tracker() -> list[PeerCandidate]:
-            swarms = services.extras.get("swarms")
             if swarms is None:
                 raise LookupError("no tracker in this process")
             return await tracker_peers(swarms, infohash)

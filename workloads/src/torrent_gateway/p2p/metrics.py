@@ -1,4 +1,4 @@
-"""Prometheus metrics of the P2P component and of the health system (default registry).
+"""Prometheus metrics of the P2P component (default registry).
 
 Gauges are set from the latest probes and libtorrent session statistics; counters only grow.
 Module-level, so one process registers them once however many apps it builds (tests build many).
@@ -7,9 +7,6 @@ Module-level, so one process registers them once however many apps it builds (te
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
-
-HEALTH_SCORE = Gauge("tgw_health_score", "Latest 0-100 health score per component", ["component"])
-ALERTS = Counter("tgw_health_alerts_total", "Health alerts raised and resolved", ["component", "status"])
 
 DHT_NODES = Gauge("tgw_dht_routing_nodes", "Nodes in the DHT routing table", ["session"])
 DHT_STORED_TORRENTS = Gauge("tgw_dht_stored_infohashes", "Infohashes our DHT node stores announces for")

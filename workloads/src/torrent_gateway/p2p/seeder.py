@@ -50,6 +50,7 @@ import libtorrent as lt
 from ..catalog import Catalog
 from ..manifest import Manifest, blob_key, is_sha256, torrent_key
 from ..storage import ObjectNotFound, ObjectStore
+from ..supervisor import Supervisor
 from . import metrics
 from .coordinator import PeerBook
 from .options import P2POptions
@@ -130,6 +131,7 @@ class Seeder:
         options: P2POptions,
         *,
         peer_book: PeerBook | None = None,
+        tasks: Supervisor,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -142,7 +144,7 @@ class Seeder:
         self.links_dir = options.data_dir / "links"
         self.cache_dir = options.data_dir / "cache"
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = tasks
         self._unsubscribe: Any = None
         self._bootstrapped = asyncio.Event()
         self._by_handle: dict[Any, str] = {}
@@ -156,30 +158,18 @@ class Seeder:
         self.catalog.on_removed.append(self.on_removed)
         # The first reconcile may copy files into the seed cache: it runs in the background so the
         # process starts serving at once.
-        self._spawn(self._rescan_loop(), "p2p-rescan")
-        self._spawn(self._announce_loop(), "p2p-announce")
-        self._spawn(self._stats_loop(), "p2p-seed-stats")
+        self.tasks.keep_running("p2p-rescan", self._rescan_loop)
+        self.tasks.keep_running("p2p-announce", self._announce_loop)
+        self.tasks.keep_running("p2p-seed-stats", self._stats_loop)
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.catalog.on_added.remove(self.on_added)
         with contextlib.suppress(ValueError):
             self.catalog.on_removed.remove(self.on_removed)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("seeder task %s failed", task.get_name(), exc_info=task.exception())
 
     def _prepare_dirs(self) -> None:
         # Links are cheap to recreate; a stale one could point at a deleted blob.

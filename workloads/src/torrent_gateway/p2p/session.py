@@ -37,6 +37,7 @@ from typing import Any, Literal, TypeVar
 
 import libtorrent as lt
 
+from ..bencode import BencodeError, bdecode
 from .options import P2POptions, split_host_port
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,6 @@ def write_state(path: Path, data: bytes) -> None:
 
 def saved_nodes(state: bytes, limit: int = MAX_RESTORED_NODES) -> list[tuple[str, int]]:
     """The routing-table nodes in a saved session state (compact endpoints, BEP 5 style)."""
-    from ..bencode import BencodeError, bdecode
 
     try:
         decoded = bdecode(state)

@@ -102,8 +102,9 @@ class MemoryStateStore(StateStore):
             value = self._data[key]
             return value if isinstance(value, dict) and not value.get("\0hash") else None
         if create:
-            self._data[key] = {}
-            return self._data[key]
+            created: dict[str, float] = {}
+            self._data[key] = created
+            return created
         return None
 
     async def zadd(self, key: str, member: str, score: float) -> None:
@@ -149,8 +150,9 @@ class MemoryStateStore(StateStore):
             value = self._data[key]
             return value if isinstance(value, dict) and value.get("\0hash") else None
         if create:
-            self._data[key] = {"\0hash": b"1"}
-            return self._data[key]
+            created: dict[str, bytes] = {"\0hash": b"1"}
+            self._data[key] = created
+            return created
         return None
 
     async def hset(self, key: str, field: str, value: bytes) -> None:

@@ -182,7 +182,7 @@ class FilesystemStore(ObjectStore):
         except FileNotFoundError:
             return False
 
-    async def list(self, prefix: str = "") -> AsyncIterator[str]:  # type: ignore[override]
+    async def list(self, prefix: str = "") -> AsyncIterator[str]:
         keys = await asyncio.to_thread(self._list_sync, prefix)
         for key in keys:
             yield key

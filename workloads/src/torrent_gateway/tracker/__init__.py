@@ -2,12 +2,14 @@
 
 Layers, after chihaya: ``model`` (domain types), ``logic`` (policy, numwant, ranking),
 ``swarm`` (the store interface; ``swarm_memory`` and ``swarm_redis`` drivers), frontends that only
-parse and write (``http``, ``udp``, ``websocket``), and ``app`` which composes them.
+parse and write (``http``, ``udp``, ``websocket``), ``app`` which composes them, and
+``component`` which puts them in the component shell as ``torrent-gateway tracker``.
 """
 
 from __future__ import annotations
 
-from .app import Tracker, create_standalone_app, open_swarm_store
+from .app import Tracker, open_swarm_store
+from .component import build_tracker_app, create_standalone_app
 from .logic import rank_peers
 from .model import ClientError
 from .swarm import SwarmStore, SwarmUnavailable
@@ -17,6 +19,7 @@ __all__ = [
     "SwarmStore",
     "SwarmUnavailable",
     "Tracker",
+    "build_tracker_app",
     "create_standalone_app",
     "open_swarm_store",
     "rank_peers",

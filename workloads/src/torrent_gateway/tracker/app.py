@@ -10,7 +10,6 @@ garbage collector (which also refreshes the swarm/peer gauges) and the relay sub
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import os
@@ -18,7 +17,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..config import Settings, load_settings
+from ..config import Settings
+from ..supervisor import Supervisor
 from . import metrics
 from .http import HttpFrontend, ReplyWriter
 from .logic import KnownCheck, TrackerConfig, TrackerLogic
@@ -58,6 +58,7 @@ class Tracker:
         is_known: KnownCheck | None = None,
         *,
         gc_interval: float | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         config = settings.tracker
         secret = config.secret.get_secret_value()
@@ -87,7 +88,11 @@ class Tracker:
         self.connection_ids = ConnectionIds(key)
         self.gc_interval = gc_interval if gc_interval is not None else min(60.0, config.peer_ttl / 4)
         self._udp: list[tuple[asyncio.DatagramTransport, UdpFrontend]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Its loops belong to the process's supervisor when it is composed into one (serve, the
+        # tracker component); alone (tests, benches) it runs a supervisor of its own.
+        self._own_supervisor = supervisor is None
+        self._supervisor = supervisor or Supervisor()
+        self.tasks = self._supervisor.group("tracker")
         self._started = False
         self._closed = False
 
@@ -108,15 +113,13 @@ class Tracker:
         if self._started:
             return
         self._started = True
-        self._own(asyncio.get_running_loop().create_task(self._start_now(), name="tracker-start"))
+        self.tasks.spawn(self._start_now(), "tracker-start")
 
     async def _start_now(self) -> None:
         await self.ws.start()
-        self._own(asyncio.get_running_loop().create_task(self._gc_loop(), name="tracker-gc"))
-
-    def _own(self, task: asyncio.Task[None]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._own_supervisor and not self._supervisor.running:
+            await self._supervisor.start()
+        self.tasks.keep_running("tracker-gc", self._gc_loop)
 
     async def _gc_loop(self) -> None:
         while True:
@@ -166,9 +169,9 @@ class Tracker:
             transport.close()
             await protocol.drain()
         self._udp.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.cancel()
+        if self._own_supervisor:
+            await self._supervisor.stop()
         await self.swarms.close()
 
     # -- ASGI -----------------------------------------------------------------------------------
@@ -229,42 +232,3 @@ async def _not_found(scope: Scope, send: Send) -> None:
         await send({"type": "http.response.body", "body": _NOT_FOUND})
     elif scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
-
-
-def create_standalone_app(settings: Settings | None = None) -> ASGIApp:
-    """The tracker alone, for ``uvicorn --factory torrent_gateway.tracker.app:create_standalone_app``.
-
-    Settings come from the usual sources (``TGW_CONFIG``, ``TGW_TRACKER__*`` ...). The lifespan
-    opens the swarm store, starts the tracker and, when ``tracker.udp`` is on, binds UDP on
-    ``tracker.host:tracker.port`` with SO_REUSEPORT so several workers can share it (workers
-    share swarms only with the Redis store). The HTTP port is uvicorn's.
-    """
-    settings = settings or load_settings()
-    if settings.tracker.policy == "known":
-        log.info("standalone tracker has no catalog: policy 'known' accepts every infohash here")
-    tracker = Tracker(settings, open_swarm_store(settings))
-    inner = tracker.asgi(None)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            return await inner(scope, receive, send)
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await tracker.start()
-                    if settings.tracker.udp:
-                        await tracker.start_udp(settings.tracker.host, settings.tracker.port, reuse_port=True)
-                except Exception as exc:
-                    log.exception("tracker start failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                with contextlib.suppress(Exception):
-                    await tracker.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    app.tracker = tracker  # type: ignore[attr-defined]
-    return app

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from torrent_gateway.p2p.health import (
+from torrent_gateway.health.monitor import (
     Alert,
     AlertTracker,
     HealthMonitor,

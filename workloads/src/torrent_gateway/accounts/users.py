@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from ..web.deps import ServicesDep, check_sha256
+from ..web.urls import describe
 from .auth import UserDep
-from .deps import ServicesDep, check_sha256
-from .urls import describe
 
 if TYPE_CHECKING:
     from ..services import Services

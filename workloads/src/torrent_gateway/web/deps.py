@@ -1,4 +1,4 @@
-"""Request-scoped dependencies shared by the gateway's routers."""
+"""Request-scoped dependencies shared by every component's routers, and the documented error shape."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 async def request_pubkey(request: Request, services: ServicesDep) -> str | None:
     """The caller's Nostr pubkey when an authenticator is installed and credentials were sent."""
-    authenticator = services.extras.get("authenticator")
+    authenticator = services.authenticator
     if authenticator is None:
         return None
-    return await authenticator.authenticate(request)  # type: ignore[no-any-return]
+    return await authenticator.authenticate(request)
 
 
 PubkeyDep = Annotated[str | None, Depends(request_pubkey)]

@@ -1,4 +1,4 @@
-"""Health: a 0-100 score per component from live probes, hysteresis, and alert delivery.
+"""Scores and alerts: a 0-100 score per component from live probes, hysteresis, and alert delivery.
 
 A *probe* is an async callable registered under a component name. What it returns decides the
 score (:func:`score_result`):
@@ -36,7 +36,7 @@ for ``trip_after`` consecutive probe rounds, and *resolves* once it has been at 
 threshold + ``margin`` for ``clear_after`` rounds; scores between the two change nothing, so a
 score wobbling around the threshold does not flap. Each transition goes to every sink: a log line
 always, a webhook (POST JSON) when ``monitoring.alert_webhook`` is set, and a Nostr DM to each admin
-when ``monitoring.alert_nostr_dm`` is on and a sender is registered as ``services.extras["nostr_dm"]``
+when ``monitoring.alert_nostr_dm`` is on and a sender is set as ``services.alert_dm``
 (an async ``(pubkey_hex, text) -> None``).
 """
 
@@ -51,8 +51,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import httpcore
 from pydantic import SecretStr
 
+from ..services import Probe
 from . import metrics
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ PROBE_TIMEOUT = 3.0
 SINK_TIMEOUT = 5.0
 REQUIRED = frozenset({"storage", "state"})
 
-Probe = Callable[[], Awaitable[Any]]
+# ``Probe`` is the core's (services.Probe): an async callable scored by :func:`score_result`.
 Clock = Callable[[], float]
 
 
@@ -263,8 +265,6 @@ def webhook_sink(url: SecretStr, *, timeout: float = SINK_TIMEOUT) -> AlertSink:
     async def send(alert: Alert) -> None:
         # httpcore, not httpx: httpx logs every request's URL at INFO, and a webhook URL usually
         # embeds its token. Failures are reported by kind only, never with the URL.
-        import httpcore
-
         body = json.dumps({"source": "torrent-gateway", **alert.view()}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}

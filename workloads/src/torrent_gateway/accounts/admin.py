@@ -22,9 +22,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, RootModel
 
 from ..manifest import is_sha256
-from .auth import AuthenticatorDep, UserDep, parse_json_body
-from .deps import ServicesDep, check_sha256
-from .urls import describe
+from ..web.deps import ServicesDep, check_sha256
+from ..web.urls import describe
+from .auth import AuthenticatorDep, UserDep, authenticator_of, parse_json_body
 from .users import usage
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def create_admin_router(services: Services) -> APIRouter:
     ) -> dict[str, Any]:
         """Uploaders, most recently active first, with their usage and ban state."""
         entries = await services.state.zrange("idx:owners", offset, offset + limit - 1, desc=True)
-        authenticator = services.extras["authenticator"]
+        authenticator = authenticator_of(services)
         users = []
         for pubkey, last_upload in entries:
             users.append(
@@ -118,7 +118,7 @@ def create_admin_router(services: Services) -> APIRouter:
     @router.get("/users/{pubkey}")
     async def user_detail(pubkey: str, admin: AdminDep, services: ServicesDep) -> dict[str, Any]:
         key = check_pubkey(pubkey)
-        authenticator = services.extras["authenticator"]
+        authenticator = authenticator_of(services)
         return {
             "pubkey": key,
             "ban": await authenticator.ban_record(key),
@@ -141,7 +141,7 @@ def create_admin_router(services: Services) -> APIRouter:
         # The body is read here, after AdminDep: nobody but an admin makes us read one.
         body: OptionalReason = await parse_json_body(request, OptionalReason, ADMIN_MAX_BODY)
         key = check_pubkey(pubkey)
-        authenticator = services.extras["authenticator"]
+        authenticator = authenticator_of(services)
         if await authenticator.is_admin(key):
             raise HTTPException(
                 409, detail="an admin cannot be banned: remove it from auth.admin_pubkeys first"
@@ -163,7 +163,7 @@ def create_admin_router(services: Services) -> APIRouter:
 
     @router.get("/bans")
     async def list_bans(admin: AdminDep, services: ServicesDep) -> dict[str, Any]:
-        authenticator = services.extras["authenticator"]
+        authenticator = authenticator_of(services)
         bans = []
         for key in sorted(await services.state.scan("ban:")):
             pubkey = key.removeprefix("ban:")

@@ -46,7 +46,7 @@ from ..nostr.events import InvalidEvent, decode_auth_header, tag_value, verify_e
 from ..nostr.keys import npub_of
 from ..nostr.nip46 import BunkerURI, Nip46Client, Nip46Error, parse_bunker_url
 from ..nostr.nip98 import HTTP_AUTH_KIND, MAX_SKEW_SECONDS, payload_tag, same_url, verify_http_auth
-from .urls import base_url
+from ..web.urls import base_url
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -82,7 +82,7 @@ def _token_digest(token: str) -> str:
 
 class Authenticator:
     """Sessions, challenges, bans and request authentication; registered as
-    ``services.extras["authenticator"]``."""
+    ``services.authenticator``."""
 
     def __init__(
         self,
@@ -517,11 +517,16 @@ async def parse_json_body(request: Request, model: type[BaseModel], limit: int) 
         ) from None
 
 
-def get_authenticator(request: Request) -> Authenticator:
-    authenticator = request.app.state.services.extras.get("authenticator")
-    if authenticator is None:
+def authenticator_of(services: Services) -> Authenticator:
+    """The process's authenticator; 503 when accounts are not installed in it."""
+    authenticator = services.authenticator
+    if not isinstance(authenticator, Authenticator):
         raise HTTPException(503, detail="Nostr authentication is not configured")
-    return authenticator  # type: ignore[no-any-return]
+    return authenticator
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    return authenticator_of(request.app.state.services)
 
 
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
