@@ -219,7 +219,7 @@ def test_metrics_and_diagnostics_are_for_the_scrape_network_or_admins(tmp_path: 
 
 
 def test_standalone_tracker_metrics_are_not_public(tmp_path: Path) -> None:
-    from torrent_gateway.runtime import build_tracker_app
+    from torrent_gateway.tracker import build_tracker_app
 
     settings = gateway_settings(
         tmp_path / "data", monitoring={"metrics_networks": []}, tracker={"udp": False}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from torrent_gateway.runtime import build_tracker_app
+from torrent_gateway.tracker import build_tracker_app
 
 from tests.support.gateway import gateway_settings
 from tests.support.servers import UvicornThread, run_redis_server
@@ -54,3 +54,26 @@ def test_health_of_a_tracker_on_local_state_is_ok(tmp_path: Path) -> None:
             "swarms": True,
             "state": True,
         }
+
+
+def test_the_uvicorn_factory_answers_the_same_health_routes(tmp_path: Path) -> None:
+    """``uvicorn --factory torrent_gateway.tracker.component:create_standalone_app`` is the tracker in
+    the same component shell: liveness, readiness and the summary over its event loop and its swarm
+    store (it has no catalog, so no state store), beside announces."""
+    from torrent_gateway.tracker.component import create_standalone_app
+
+    settings = gateway_settings(tmp_path / "data", tracker={"udp": False, "policy": "open"})
+    with UvicornThread(create_standalone_app(settings)) as server, httpx.Client(timeout=20) as client:
+        assert client.get(f"{server.url}/healthz").text == "ok"
+        assert client.get(f"{server.url}/readyz").text == "ready"
+        health = client.get(f"{server.url}/api/health")
+        assert health.status_code == 200, health.text
+        assert {name: c["ok"] for name, c in health.json()["components"].items()} == {
+            "tracker": True,
+            "swarms": True,
+        }
+        announce = client.get(
+            f"{server.url}/announce",
+            params={"info_hash": b"\x01" * 20, "peer_id": b"-TG0001-" + b"x" * 12, "port": 6881, "left": 0},
+        )
+        assert announce.status_code == 200 and announce.content.startswith(b"d")
