@@ -13,6 +13,7 @@ chart's copy (``make crds``); ``--check`` fails when either differs from what it
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import types
 from collections.abc import Mapping
@@ -135,7 +136,7 @@ def _type_schema(annotation: Any, metadata: list[Any] | None = None) -> dict[str
     metadata = list(metadata or [])
     for item in metadata:
         if isinstance(item, WithJsonSchema) and item.json_schema is not None:
-            return dict(item.json_schema)  # the type states its own schema (a quantity)
+            return copy.deepcopy(dict(item.json_schema))  # the type states its own schema (a quantity)
     annotation = _strip_optional(annotation)
     if get_origin(annotation) is Annotated:
         inner, *extra = get_args(annotation)
@@ -203,7 +204,7 @@ def field_schema(field: FieldInfo, owner: type[BaseModel], name: str) -> dict[st
     if default is not PydanticUndefined and default is not None:
         node["default"] = default
     if isinstance(field.json_schema_extra, Mapping):
-        node.update(field.json_schema_extra)
+        node.update(copy.deepcopy(dict(field.json_schema_extra)))
     return _ordered(node)
 
 
@@ -224,7 +225,7 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
         node["required"] = required
     extra = model.model_config.get("json_schema_extra")
     if isinstance(extra, Mapping):
-        node.update(extra)
+        node.update(copy.deepcopy(dict(extra)))
     return _ordered(node)
 
 
@@ -243,7 +244,7 @@ def openapi_schema() -> dict[str, Any]:
             "spec": spec,
             "status": status,
         },
-        "x-kubernetes-validations": NAME_RULES,
+        "x-kubernetes-validations": copy.deepcopy(NAME_RULES),
     }
 
 
@@ -271,7 +272,7 @@ def crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "additionalPrinterColumns": copy.deepcopy(PRINTER_COLUMNS),
                     "schema": {"openAPIV3Schema": openapi_schema()},
                 }
             ],
@@ -279,15 +280,10 @@ def crd() -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style throughout; no anchors for the schema fragments several fields share."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
 def render() -> str:
-    return HEADER + yaml.dump(crd(), Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
+    # Every fragment is a fresh copy (above), so the YAML has no &anchors for shared ones.
+    text: str = yaml.safe_dump(crd(), sort_keys=False, width=110, allow_unicode=True)
+    return HEADER + text
 
 
 def targets(root: Path) -> list[Path]:
