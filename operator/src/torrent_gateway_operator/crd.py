@@ -23,7 +23,6 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, WithJsonSchema
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from . import GROUP, KIND, PLURAL, VERSION
 from .names import DNS_LABEL_PATTERN, MAX_NAME_LENGTH
@@ -41,7 +40,10 @@ DESCRIPTION = (
     "A Torrent Gateway: upload a file once, get it over HTTP ranges, Blossom, BitTorrent (tracker, "
     "WebSeed, DHT), HLS and Nostr."
 )
-SPEC_DESCRIPTION = "What to run. Every field has a default: an empty spec gives a working system with managed MinIO and Redis."
+SPEC_DESCRIPTION = (
+    "What to run. Every field has a default: an empty spec gives a working system with managed "
+    "MinIO and Redis."
+)
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {
         "name": "Ready",
@@ -63,7 +65,9 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 NAME_RULES = [
     {
         "rule": f"self.metadata.name.size() <= {MAX_NAME_LENGTH}",
-        "message": f"name must be at most {MAX_NAME_LENGTH} characters: child objects are named <name>-<component>",
+        "message": (
+            f"name must be at most {MAX_NAME_LENGTH} characters: child objects are named <name>-<component>"
+        ),
     },
     {
         "rule": f"self.metadata.name.matches('{DNS_LABEL_PATTERN}')",
@@ -175,12 +179,10 @@ def _type_schema(annotation: Any, metadata: list[Any] | None = None) -> dict[str
 
 
 def _default(field: FieldInfo) -> Any:
-    if field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
-    elif field.default is PydanticUndefined:
-        return PydanticUndefined
-    else:
-        value = field.default
+    """The field's default as the CRD states it; None when it has none (or defaults to null)."""
+    if field.is_required():
+        return None
+    value = field.get_default(call_default_factory=True)
     if isinstance(value, BaseModel):
         # Only what differs from the model's own defaults: structural defaulting fills in the rest.
         return value.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -201,7 +203,7 @@ def field_schema(field: FieldInfo, owner: type[BaseModel], name: str) -> dict[st
         raise SchemaError(f"{owner.__name__}.{name} has no description")
     node["description"] = description
     default = _default(field)
-    if default is not PydanticUndefined and default is not None:
+    if default is not None:
         node["default"] = default
     if isinstance(field.json_schema_extra, Mapping):
         node.update(copy.deepcopy(dict(field.json_schema_extra)))

@@ -180,11 +180,16 @@ class GatewaySpec(_Model):
     )
     resources: Resources | None = Field(
         None,
-        description="CPU and memory of each gateway container (Kubernetes ResourceRequirements). Omitted: the operator's defaults for this component.",
+        description=(
+            "CPU and memory of each gateway container (Kubernetes ResourceRequirements). Omitted: the "
+            "operator's defaults for this component."
+        ),
     )
     autoscaling: Autoscaling = Field(
         default_factory=Autoscaling,
-        description="A HorizontalPodAutoscaler for the gateway Deployment; when enabled it owns the replica count.",
+        description=(
+            "A HorizontalPodAutoscaler for the gateway Deployment; when enabled it owns the replica count."
+        ),
     )
     anonymous_uploads: bool = Field(True, description="Accept uploads without a Nostr login.")
     web_ui: bool = Field(True, alias="webUI", description="Serve the web interface at /.")
@@ -195,7 +200,10 @@ class GatewaySpec(_Model):
     )
     trusted_proxies: list[NonEmpty] = Field(
         default_factory=lambda: list(PRIVATE_NETWORKS),
-        description="CIDR networks whose X-Forwarded-For headers are believed (the Ingress controller's pods). The default trusts private networks, where in-cluster proxies live.",
+        description=(
+            "CIDR networks whose X-Forwarded-For headers are believed (the Ingress controller's pods). The "
+            "default trusts private networks, where in-cluster proxies live."
+        ),
     )
 
 
@@ -206,11 +214,16 @@ class BlossomSpec(_Model):
     )
     resources: Resources | None = Field(
         None,
-        description="CPU and memory of each Blossom container (Kubernetes ResourceRequirements). Omitted: the operator's defaults for this component.",
+        description=(
+            "CPU and memory of each Blossom container (Kubernetes ResourceRequirements). Omitted: the "
+            "operator's defaults for this component."
+        ),
     )
     autoscaling: Autoscaling = Field(
         default_factory=Autoscaling,
-        description="A HorizontalPodAutoscaler for the Blossom Deployment; when enabled it owns the replica count.",
+        description=(
+            "A HorizontalPodAutoscaler for the Blossom Deployment; when enabled it owns the replica count."
+        ),
     )
     require_auth: list[BlossomVerb] = Field(
         default_factory=lambda: list(_DEFAULT_BLOSSOM_AUTH),
@@ -241,7 +254,10 @@ class TrackerSpec(_Model):
     )
     resources: Resources | None = Field(
         None,
-        description="CPU and memory of each tracker container (Kubernetes ResourceRequirements). Omitted: the operator's defaults for this component.",
+        description=(
+            "CPU and memory of each tracker container (Kubernetes ResourceRequirements). Omitted: the "
+            "operator's defaults for this component."
+        ),
     )
     policy: Literal["open", "known"] = Field(
         "known", description="open: track any infohash; known: only torrents this gateway holds."
@@ -251,22 +267,34 @@ class TrackerSpec(_Model):
     public_url: str | None = Field(
         None,
         pattern=_URL,
-        description="Public base URL of the tracker (e.g. http://tracker.example.org:6969) written into torrents, with its host and port also used for udp://. Empty: the gateway's URL (HTTP announces go through the Ingress).",
+        description=(
+            "Public base URL of the tracker (e.g. http://tracker.example.org:6969) written into torrents, "
+            "with its host and port also used for udp://. Empty: the gateway's URL (HTTP announces go "
+            "through the Ingress)."
+        ),
     )
     secret_ref: TrackerSecretRef | None = Field(
         None,
-        description="Secret holding the shared key of UDP connection ids. Omitted: the operator generates one (<name>-tracker, never overwritten).",
+        description=(
+            "Secret holding the shared key of UDP connection ids. Omitted: the operator generates one "
+            "(<name>-tracker, never overwritten)."
+        ),
     )
     service: TrackerService = Field(
         default_factory=TrackerService,
-        description="How the tracker Service (TCP 6969 + UDP 6969) is exposed. UDP cannot go through an Ingress.",
+        description=(
+            "How the tracker Service (TCP 6969 + UDP 6969) is exposed. UDP cannot go through an Ingress."
+        ),
     )
 
 
 class DHTExposure(_Model):
     type: Literal["None", "HostPort", "NodePort", "LoadBalancer"] = Field(
         "None",
-        description="HostPort: the node's own ports (one pod per node); NodePort or LoadBalancer: one Service per pod.",
+        description=(
+            "HostPort: the node's own ports (one pod per node); NodePort or LoadBalancer: one Service per "
+            "pod."
+        ),
     )
     annotations: dict[str, str] = Field(
         default_factory=dict, description="Annotations of the per-pod Services."
@@ -288,7 +316,10 @@ class DHTSpec(_Model):
     )
     resources: Resources | None = Field(
         None,
-        description="CPU and memory of each DHT container (Kubernetes ResourceRequirements). Omitted: the operator's defaults for this component.",
+        description=(
+            "CPU and memory of each DHT container (Kubernetes ResourceRequirements). Omitted: the operator's"
+            " defaults for this component."
+        ),
     )
     bootstrap_nodes: list[Annotated[str, StringConstraints(pattern=_HOST_PORT)]] = Field(
         default_factory=lambda: [
@@ -304,11 +335,15 @@ class DHTSpec(_Model):
     )
     exposure: DHTExposure = Field(
         default_factory=DHTExposure,
-        description="How the DHT (UDP 6882) and peer (TCP+UDP 6881) ports reach the internet. None: outbound only.",
+        description=(
+            "How the DHT (UDP 6882) and peer (TCP+UDP 6881) ports reach the internet. None: outbound only."
+        ),
     )
     persistence: DHTPersistence = Field(
         default_factory=DHTPersistence,
-        description="A volume per pod for the DHT state and the chunk cache (keeps the node id across restarts).",
+        description=(
+            "A volume per pod for the DHT state and the chunk cache (keeps the node id across restarts)."
+        ),
     )
 
 
@@ -392,7 +427,10 @@ class MinioManaged(_Model):
     image: str = Field(DEFAULT_MINIO_IMAGE, description="MinIO server image.")
     resources: Resources | None = Field(
         None,
-        description="CPU and memory of each MinIO container (Kubernetes ResourceRequirements). Omitted: the operator's defaults for this component.",
+        description=(
+            "CPU and memory of each MinIO container (Kubernetes ResourceRequirements). Omitted: the "
+            "operator's defaults for this component."
+        ),
     )
 
     @model_validator(mode="after")
@@ -408,7 +446,9 @@ class MinioSpec(_Model):
     external: MinioExternal | None = Field(None, description="Use an existing S3/MinIO endpoint.")
     managed: MinioManaged | None = Field(
         None,
-        description="Run MinIO in the cluster: one pod, or a distributed set of 4 or more pods with erasure coding.",
+        description=(
+            "Run MinIO in the cluster: one pod, or a distributed set of 4 or more pods with erasure coding."
+        ),
     )
 
     @model_validator(mode="after")
@@ -484,7 +524,10 @@ class RedisManaged(_Model):
     )
     resources: Resources | None = Field(
         None,
-        description="CPU and memory of each Redis container (Kubernetes ResourceRequirements). Omitted: the operator's defaults for this component.",
+        description=(
+            "CPU and memory of each Redis container (Kubernetes ResourceRequirements). Omitted: the "
+            "operator's defaults for this component."
+        ),
     )
 
 
@@ -511,7 +554,10 @@ class NostrSpec(_Model):
     publish: bool = Field(True, description="Announce new files on the relays.")
     private_key_secret: NostrKeySecretRef | None = Field(
         None,
-        description="Secret holding the server's key (hex or nsec). Omitted: the operator generates one (<name>-nostr, never overwritten).",
+        description=(
+            "Secret holding the server's key (hex or nsec). Omitted: the operator generates one "
+            "(<name>-nostr, never overwritten)."
+        ),
     )
 
 
@@ -631,7 +677,8 @@ class TorrentGatewaySpec(_Model):
 
     model_config = cel(
         (
-            "!has(self.publicUrl) || !has(self.ingress) || !has(self.ingress.enabled) || !self.ingress.enabled"
+            "!has(self.publicUrl) || !has(self.ingress) || !has(self.ingress.enabled)"
+            " || !self.ingress.enabled"
             " || !has(self.ingress.tls) || !has(self.ingress.tls.enabled) || !self.ingress.tls.enabled"
             " || self.publicUrl.startsWith('https://')",
             "publicUrl must be https:// when the Ingress serves TLS",
@@ -640,13 +687,20 @@ class TorrentGatewaySpec(_Model):
 
     image: ImageSpec = Field(
         default_factory=ImageSpec,
-        description="The Torrent Gateway image; the subcommand picks the component. Omitted: the image the operator itself runs (the chart's image setting). The operator refuses repositories outside its allow-list.",
+        description=(
+            "The Torrent Gateway image; the subcommand picks the component. Omitted: the image the operator "
+            "itself runs (the chart's image setting). The operator refuses repositories outside its "
+            "allow-list."
+        ),
     )
     public_url: str | None = Field(
         None,
         max_length=2048,
         pattern=_URL,
-        description="Absolute base URL clients use to reach the gateway (e.g. https://gw.example.org). Empty: derived from ingress.host, else from each request's Host header.",
+        description=(
+            "Absolute base URL clients use to reach the gateway (e.g. https://gw.example.org). Empty: "
+            "derived from ingress.host, else from each request's Host header."
+        ),
     )
     gateway: GatewaySpec = Field(
         default_factory=GatewaySpec,
@@ -658,19 +712,30 @@ class TorrentGatewaySpec(_Model):
     )
     tracker: TrackerSpec = Field(
         default_factory=TrackerSpec,
-        description="The BitTorrent tracker: HTTP /announce and /scrape, WebSocket (WebTorrent) and UDP (BEP 15) on port 6969.",
+        description=(
+            "The BitTorrent tracker: HTTP /announce and /scrape, WebSocket (WebTorrent) and UDP (BEP 15) on "
+            "port 6969."
+        ),
     )
     dht: DHTSpec = Field(
         default_factory=DHTSpec,
-        description="DHT nodes with seeders: a StatefulSet (stable identity per pod), infohashes sharded across the pods.",
+        description=(
+            "DHT nodes with seeders: a StatefulSet (stable identity per pod), infohashes sharded across the "
+            "pods."
+        ),
     )
     storage: StorageSpec = Field(
         default_factory=StorageSpec,
-        description="The object store (source of truth: blobs, manifests, torrents, HLS) and how files are cut.",
+        description=(
+            "The object store (source of truth: blobs, manifests, torrents, HLS) and how files are cut."
+        ),
     )
     redis: RedisSpec = Field(
         default_factory=lambda: RedisSpec(managed=RedisManaged.model_validate({})),
-        description="Redis for shared state (rate limits, sessions, swarms, indexes): exactly one of external or managed.",
+        description=(
+            "Redis for shared state (rate limits, sessions, swarms, indexes): exactly one of external or "
+            "managed."
+        ),
     )
     nostr: NostrSpec = Field(
         default_factory=NostrSpec, description="Nostr announcements of new files (NIP-94, NIP-35)."
@@ -688,7 +753,10 @@ class TorrentGatewaySpec(_Model):
     )
     ingress: IngressSpec = Field(
         default_factory=IngressSpec,
-        description="An Ingress for the API host (gateway; /announce and /scrape go to the tracker) and the Blossom host.",
+        description=(
+            "An Ingress for the API host (gateway; /announce and /scrape go to the tracker) and the Blossom "
+            "host."
+        ),
     )
     network_policy: NetworkPolicySpec = Field(
         default_factory=NetworkPolicySpec,
@@ -696,7 +764,9 @@ class TorrentGatewaySpec(_Model):
     )
     pod_disruption_budget: PodDisruptionBudgetSpec = Field(
         default_factory=PodDisruptionBudgetSpec,
-        description="PodDisruptionBudgets (at most one pod of each component down during voluntary disruptions).",
+        description=(
+            "PodDisruptionBudgets (at most one pod of each component down during voluntary disruptions)."
+        ),
     )
     logging: LoggingSpec = Field(default_factory=LoggingSpec, description="Logs of every component.")
 
