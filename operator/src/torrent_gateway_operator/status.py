@@ -1,8 +1,9 @@
 """What the operator observed → the TorrentGateway's status: conditions, replicas, endpoints.
 
-Pure: the reconciler gathers an ``Observation`` and this module turns it into the status
-patch. Conditions follow the Kubernetes conventions: one entry per type, ``True``/``False``
-with a CamelCase reason and a message, ``lastTransitionTime`` kept while the status holds.
+Pure: the reconciler gathers an ``Observation`` and this module turns it into the status patch,
+whose shape ``TorrentGatewayStatus`` states (the CRD's status schema is generated from it).
+Conditions follow the Kubernetes conventions: one entry per type, ``True``/``False`` with a
+CamelCase reason and a message, ``lastTransitionTime`` kept while the status holds.
 """
 
 from __future__ import annotations
