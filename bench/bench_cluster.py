@@ -20,7 +20,6 @@ Run: ``python bench/bench_cluster.py [--counts 1 50]``. Loopback only; every wai
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import tempfile
@@ -32,27 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import kopf  # noqa: E402
-from torrent_gateway_operator import API_VERSION, KIND  # noqa: E402
-from torrent_gateway_operator.builders import plan  # noqa: E402
-from torrent_gateway_operator.kube import KubeClient, resource_path  # noqa: E402
-from torrent_gateway_operator.spec import parse_spec  # noqa: E402
+from common_operator import apply_directly, children, counts, gateway  # noqa: E402
+from torrent_gateway_operator.kube import resource_path  # noqa: E402
 
 from tests.cluster.harness import ClusterState, down, up  # noqa: E402
 from tests.cluster.kube import Kube  # noqa: E402
 
-SPEC: dict[str, Any] = {
-    "storage": {
-        "minio": {"external": {"endpoint": "s3.example.org:9000", "credentialsSecret": {"name": "s3"}}}
-    },
-    "redis": {"external": {"urlSecret": {"name": "redis"}}},
-}
 TIMEOUT = 300.0
 RELEASE, NAMESPACE = "bench", "bench-system"
-
-
-def manifests(namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
-    the_plan = plan(parse_spec(SPEC), {"name": name, "namespace": namespace, "uid": uid})
-    return [*the_plan.secrets, *the_plan.applied]
 
 
 def missing(kube: Kube, namespace: str, wanted: dict[str, list[dict[str, Any]]]) -> int:
@@ -70,10 +56,9 @@ def run_operator(kube: Kube, count: int, namespace: str) -> tuple[float, float]:
     started = time.perf_counter()
     wanted = {}
     for i in range(count):
-        body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": f"gw{i}"}, "spec": SPEC}
-        created = kube.create_gateway(namespace, body)
+        created = kube.create_gateway(namespace, gateway(f"gw{i}"))
         created.raise_for_status()
-        wanted[f"gw{i}"] = manifests(namespace, f"gw{i}", created.json()["metadata"]["uid"])
+        wanted[f"gw{i}"] = children(namespace, f"gw{i}", created.json()["metadata"]["uid"])
     deadline = started + TIMEOUT
     applied = ready = None
     pending = set(wanted)
@@ -90,35 +75,17 @@ def run_operator(kube: Kube, count: int, namespace: str) -> tuple[float, float]:
     return applied, ready
 
 
-async def _apply_directly(state: ClusterState, count: int, namespace: str) -> None:
-    client = KubeClient()
-    await client.login(
-        kopf.ConnectionInfo(server=state.server, token=state.token, ca_path=str(state.ca_file))
-    )
-    try:
-        for i in range(count):
-            the_plan = plan(
-                parse_spec(SPEC), {"name": f"gw{i}", "namespace": namespace, "uid": f"anchor-{i}"}
-            )
-            for secret in the_plan.secrets:
-                await client.create(secret)
-            for manifest in the_plan.applied:
-                await client.apply(manifest)
-    finally:
-        await client.close()
-
-
 def run_anchor(kube: Kube, count: int, namespace: str) -> float:
     kube.ensure_namespace(namespace)
     started = time.perf_counter()
-    asyncio.run(_apply_directly(kube.state, count, namespace))
+    state = kube.state
+    connection = kopf.ConnectionInfo(server=state.server, token=state.token, ca_path=str(state.ca_file))
+    asyncio.run(apply_directly(connection, count, namespace))
     return time.perf_counter() - started
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 50])
-    args = parser.parse_args()
+    rounds = counts(__doc__.splitlines()[0])
     state = ClusterState.load(ROOT / ".cluster")
     started_here = state is None or not state.alive()
     if started_here:
@@ -144,14 +111,14 @@ def main() -> int:
         with kube.operator(kubeconfig, env, "operator-bench"):
             # Not timed: the operator's start (leader Lease, kopf's first lists and watches).
             run_operator(kube, 1, f"bench-warmup-{suffix}")
-            children = len(manifests("x", "gw0", "u"))
             print(
-                f"cluster reconcile: TorrentGateway (external storage, {children} children each), real apiserver"
+                f"cluster reconcile: TorrentGateway (external storage, {len(children('x', 'gw0', 'u'))} "
+                "children each), real apiserver"
             )
             print(
                 f"{'gateways':>8}  {'applied s':>9}  {'ready s':>7}  {'anchor s':>8}  {'applied/anchor':>14}"
             )
-            for count in args.counts:
+            for count in rounds:
                 applied, ready = run_operator(kube, count, f"bench-op-{count}-{suffix}")
                 anchor = run_anchor(kube, count, f"bench-anchor-{count}-{suffix}")
                 print(

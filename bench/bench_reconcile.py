@@ -14,7 +14,6 @@ Run: ``python bench/bench_reconcile.py [--counts 1 50]``. Loopback only; every w
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import subprocess
@@ -22,7 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,28 +29,17 @@ import httpx  # noqa: E402
 import kopf  # noqa: E402
 import yaml  # noqa: E402
 from common import free_port, stop  # noqa: E402
-from torrent_gateway_operator import API_VERSION, KIND  # noqa: E402
-from torrent_gateway_operator.builders import plan  # noqa: E402
-from torrent_gateway_operator.kube import RESOURCES, KubeClient  # noqa: E402
-from torrent_gateway_operator.spec import parse_spec  # noqa: E402
+from common_operator import apply_directly, children, counts, gateway  # noqa: E402
+from torrent_gateway_operator.kube import RESOURCES  # noqa: E402
 
 from tests.integration.operator.emulator import Api, EmulatorThread, live_keys  # noqa: E402
 
-SPEC: dict[str, Any] = {
-    "storage": {
-        "minio": {"external": {"endpoint": "s3.example.org:9000", "credentialsSecret": {"name": "s3"}}}
-    },
-    "redis": {"external": {"urlSecret": {"name": "redis"}}},
-}
 TIMEOUT = 180.0
 PLURALS = {kind: plural for (_, kind), plural in RESOURCES.items()}
 
 
 def expected(namespace: str, name: str, uid: str) -> set[tuple[str, str | None, str]]:
-    the_plan = plan(parse_spec(SPEC), {"name": name, "namespace": namespace, "uid": uid})
-    return {
-        (PLURALS[m["kind"]], namespace, m["metadata"]["name"]) for m in [*the_plan.secrets, *the_plan.applied]
-    }
+    return {(PLURALS[m["kind"]], namespace, m["metadata"]["name"]) for m in children(namespace, name, uid)}
 
 
 def wait_all(emulator: EmulatorThread, wanted: set[tuple[str, str | None, str]], started: float) -> float:
@@ -70,14 +57,7 @@ def run_operator(emulator: EmulatorThread, api: Api, count: int, namespace: str)
     started = time.perf_counter()
     uids = {}
     for name in names:
-        created = api.create(
-            {
-                "apiVersion": API_VERSION,
-                "kind": KIND,
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": SPEC,
-            }
-        )
+        created = api.create(gateway(name, namespace))
         uids[name] = created["metadata"]["uid"]
     pending = {name: expected(namespace, name, uids[name]) for name in names}
     latencies: list[float] = []
@@ -93,33 +73,15 @@ def run_operator(emulator: EmulatorThread, api: Api, count: int, namespace: str)
     return max(latencies), sum(latencies) / len(latencies)
 
 
-async def _apply_directly(url: str, count: int, namespace: str) -> None:
-    client = KubeClient()
-    await client.login(kopf.ConnectionInfo(server=url, token="bench"))
-    try:
-        for i in range(count):
-            the_plan = plan(
-                parse_spec(SPEC), {"name": f"gw{i}", "namespace": namespace, "uid": f"anchor-{i}"}
-            )
-            for secret in the_plan.secrets:
-                await client.create(secret)
-            for manifest in the_plan.applied:
-                await client.apply(manifest)
-    finally:
-        await client.close()
-
-
 def run_anchor(emulator: EmulatorThread, count: int, namespace: str) -> float:
     wanted = set().union(*(expected(namespace, f"gw{i}", f"anchor-{i}") for i in range(count)))
     started = time.perf_counter()
-    asyncio.run(_apply_directly(emulator.url, count, namespace))
+    asyncio.run(apply_directly(kopf.ConnectionInfo(server=emulator.url, token="bench"), count, namespace))
     return wait_all(emulator, wanted, started)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 50])
-    args = parser.parse_args()
+    rounds = counts(__doc__.splitlines()[0])
 
     with EmulatorThread() as emulator, tempfile.TemporaryDirectory() as tmp:
         api = Api(emulator.url)
@@ -158,7 +120,7 @@ def main() -> int:
                 f"reconcile: TorrentGateway (external storage, {children} children each) → every child applied"
             )
             print(f"{'gateways':>8}  {'operator s':>10}  {'mean/gw s':>9}  {'anchor s':>8}  {'ratio':>6}")
-            for count in args.counts:
+            for count in rounds:
                 total, mean = run_operator(emulator, api, count, f"op-{count}")
                 anchor = run_anchor(emulator, count, f"anchor-{count}")
                 print(

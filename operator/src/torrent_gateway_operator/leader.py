@@ -207,10 +207,13 @@ def standby_probe(host: str, port: int):  # type: ignore[no-untyped-def]
 
 
 def load_api() -> k8s.CoordinationV1Api:
+    # The client's config loaders carry no annotations; named with their real signature here.
+    load_incluster_config: Callable[[], None] = k8s_config.load_incluster_config
+    load_kube_config: Callable[[], None] = k8s_config.load_kube_config
     try:
-        k8s_config.load_incluster_config()
+        load_incluster_config()
     except k8s_config.ConfigException:
-        k8s_config.load_kube_config()
+        load_kube_config()
     return k8s.CoordinationV1Api()
 
 

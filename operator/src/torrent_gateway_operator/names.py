@@ -13,7 +13,8 @@ from . import FIELD_MANAGER
 
 COMPONENTS = ("gateway", "blossom", "tracker", "dht")
 MAX_NAME_LENGTH = 40  # <name>-minio-hl, <name>-dht-31 and the StatefulSet pod labels stay within 63
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 
 
 def check_instance_name(name: str) -> None:

@@ -1,16 +1,20 @@
 """What the operator observed → the TorrentGateway's status: conditions, replicas, endpoints.
 
-Pure: the reconciler gathers an ``Observation`` and this module turns it into the status
-patch. Conditions follow the Kubernetes conventions: one entry per type, ``True``/``False``
-with a CamelCase reason and a message, ``lastTransitionTime`` kept while the status holds.
+Pure: the reconciler gathers an ``Observation`` and this module turns it into the status patch,
+whose shape ``TorrentGatewayStatus`` states (the CRD's status schema is generated from it).
+Conditions follow the Kubernetes conventions: one entry per type, ``True``/``False`` with a
+CamelCase reason and a message, ``lastTransitionTime`` kept while the status holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from .builders import GATEWAY_PORT, TRACKER_PORT
 from .config_render import RenderedConfig
@@ -19,6 +23,71 @@ from .spec import TorrentGatewaySpec
 
 READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
 OBJECT_STORE_READY, REDIS_READY = "ObjectStoreReady", "RedisReady"
+
+
+# ------------------------------------------------------------------- the status' shape (CRD schema)
+
+
+class _StatusModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class Condition(_StatusModel):
+    """One aspect of the resource's state."""
+
+    type: str = Field(
+        min_length=1,
+        description="Ready, Progressing, Degraded, or one per dependency (ObjectStoreReady, RedisReady).",
+    )
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str | None = Field(None, description="A CamelCase word saying why.")
+    message: str | None = Field(None, description="A human-readable explanation.")
+    last_transition_time: str | None = Field(
+        None, description="When the status last changed.", json_schema_extra={"format": "date-time"}
+    )
+    observed_generation: int | None = Field(
+        None, ge=0, description="The .metadata.generation this condition was computed for."
+    )
+
+
+class ComponentReplicas(_StatusModel):
+    """Replicas of one component."""
+
+    replicas: int | None = Field(None, description="Pods the workload wants.")
+    ready_replicas: int | None = Field(None, description="Pods passing their readiness probe.")
+
+
+class ComponentsStatus(_StatusModel):
+    gateway: ComponentReplicas | None = None
+    blossom: ComponentReplicas | None = None
+    tracker: ComponentReplicas | None = None
+    dht: ComponentReplicas | None = None
+    minio: ComponentReplicas | None = None
+    redis: ComponentReplicas | None = None
+
+
+class EndpointsStatus(_StatusModel):
+    api: str | None = Field(None, description="The REST API and web UI.")
+    blossom: str | None = Field(None, description="The Blossom server.")
+    tracker_http: str | None = Field(None, description="HTTP/WebSocket announce URL.")
+    tracker_udp: str | None = Field(None, description="UDP announce URL.")
+    object_store: str | None = Field(None, description="The S3 endpoint the workloads use.")
+
+
+class TorrentGatewayStatus(_StatusModel):
+    """What the operator observed."""
+
+    observed_generation: int | None = Field(
+        None, ge=0, description="The .metadata.generation the operator last reconciled."
+    )
+    url: str | None = Field(None, description="The public URL of the gateway.")
+    conditions: list[Condition] | None = Field(
+        None,
+        description="Ready, Progressing, Degraded, and one per dependency.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    components: ComponentsStatus | None = Field(None, description="Ready replicas per component.")
+    endpoints: EndpointsStatus | None = Field(None, description="Public endpoints.")
 
 
 @dataclass(frozen=True)
