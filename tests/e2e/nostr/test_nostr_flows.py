@@ -134,12 +134,16 @@ async def test_login_with_bunker_upload_and_announce(tmp_path: Path, relay: Nost
         assert {t[1] for t in deletions[0]["tags"] if t[0] == "e"} == {metadata["id"], torrent["id"]}
 
 
-async def identity_events(relay: NostrRelay, author: str, name: str) -> dict[int, dict[str, Any]]:
-    """The author's kind 0, 10002 and 10063 events once the relay has all three, the profile named ``name``."""
+async def identity_events(
+    relay: NostrRelay, author: str, name: str, newer_than: int = 0
+) -> dict[int, dict[str, Any]]:
+    """The author's kind 0, 10002 and 10063 events once the relay has all three, the profile named
+    ``name``, each created after ``newer_than`` (so a restart's events are awaited, not the
+    previous run's that the relay still holds)."""
     deadline = time.monotonic() + 20
     while True:
         events = await fetch_events(relay.url, {"authors": [author], "kinds": [0, 10002, 10063]})
-        by_kind = {e["kind"]: e for e in events}
+        by_kind = {e["kind"]: e for e in events if e["created_at"] > newer_than}
         if len(by_kind) == 3 and json.loads(by_kind[0]["content"])["name"] == name:
             return by_kind
         assert time.monotonic() < deadline, events
@@ -163,7 +167,8 @@ async def test_server_key_publishes_profile_relay_list_and_blossom_servers(
     await asyncio.sleep(1.1)  # created_at has one-second resolution
     with gateway_with_relays(tmp_path / "data", [relay.url], admin, profile_name="Renamed") as gateway:
         assert gateway.services.server_identity.pubkey == server_pubkey
-        second = await identity_events(relay, server_pubkey, "Renamed")
+        newest_first = max(e["created_at"] for e in first.values())
+        second = await identity_events(relay, server_pubkey, "Renamed", newer_than=newest_first)
     stored = await fetch_events(relay.url, {"authors": [server_pubkey], "kinds": [0, 10002, 10063]})
     assert sorted(e["id"] for e in stored) == sorted(e["id"] for e in second.values())
     assert not {e["id"] for e in stored} & {e["id"] for e in first.values()}

@@ -1,9 +1,10 @@
-"""Accounts: who may do what. Nostr logins and sessions (:mod:`.auth`), a user's own files and
+"""Accounts: who may do what. Nostr logins and sessions (:mod:`.authenticator`, :mod:`.login`), a user's own files and
 usage (:mod:`.users`), and the admin's moderation: bans, blocks, reports, the audit log
 (:mod:`.admin`). Every record lives in the state store, so every replica agrees and a restart
 forgets nothing.
 
-``install_accounts(services)`` sets ``services.authenticator`` (which the gateway's file routes,
+Who is calling is :mod:`.authenticator`'s (sessions, NIP-98, bans, admin rights); the login
+endpoints are :mod:`.login`'s. ``install_accounts(services)`` sets ``services.authenticator`` (which the gateway's file routes,
 Blossom and the monitoring endpoints ask who is calling); ``accounts_extension`` is the
 gateway's extension that does so when needed and mounts the auth, users and admin routers.
 """
@@ -16,7 +17,8 @@ from fastapi import FastAPI
 
 from ..services import Services
 from .admin import create_admin_router
-from .auth import Authenticator, create_auth_router
+from .authenticator import Authenticator
+from .login import create_auth_router
 from .users import create_users_router
 
 __all__ = ["Authenticator", "accounts_extension", "install_accounts"]

@@ -22,9 +22,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, RootModel
 
 from ..manifest import is_sha256
-from ..web.deps import ServicesDep, check_sha256
+from ..web.deps import ServicesDep, check_sha256, parse_json_body
 from ..web.urls import describe
-from .auth import AuthenticatorDep, UserDep, authenticator_of, parse_json_body
+from .deps import AuthenticatorDep, UserDep, authenticator_of
 from .users import usage
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from ..web.deps import ServicesDep, check_sha256
 from ..web.urls import describe
-from .auth import UserDep
+from .deps import UserDep
 
 if TYPE_CHECKING:
     from ..services import Services

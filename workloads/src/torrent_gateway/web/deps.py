@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from pydantic import BaseModel, ValidationError
 
 from ..manifest import Manifest, is_sha256
 from ..services import Services
@@ -62,3 +63,28 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "A backend is unavailable; retry later",
     }
     return {code: {"description": text[code], **ERROR_SCHEMA} for code in codes}
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it grows past ``limit`` (never held whole)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.strip().isdigit() and int(length) > limit:
+        raise HTTPException(413, detail=f"request body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, detail=f"request body larger than {limit} bytes")
+    return bytes(body)
+
+
+async def parse_json_body(request: Request, model: type[BaseModel], limit: int) -> Any:
+    """Read (capped) and validate a JSON body — called by a route after its authentication, so
+    nobody makes us read a body before we know who they are."""
+    raw = await read_capped_body(request, limit)
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        raise HTTPException(
+            422, detail=exc.errors(include_url=False, include_context=False, include_input=False)
+        ) from None
