@@ -256,7 +256,7 @@ class IngestSession:
         inflight[digest] += 1
         if inflight[digest] == 1 and not await self.store.exists(key):
             self._created_chunks.append(digest)
-            await self.store.put_bytes_deferred(key, data)
+            await self.store.put_bytes_deferred(key, data, sha256=digest)
         else:
             # Reusing a stored chunk: refresh it so a concurrent GC pass sees it as young.
             await self.store.touch(key)
