@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import socket
 import subprocess
@@ -388,5 +389,29 @@ async def test_keys_that_need_escaping_round_trip(
         assert await store.get_bytes(key) == key.encode()
         assert [k async for k in store.list()] == [key]
         assert await store.delete(key)
+    finally:
+        await store.close()
+
+
+async def test_requests_after_a_refusal_or_a_missing_key_are_sent_once(
+    minio_server: MinioServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One pooled connection, so each request reuses the one before it. A response left unread on
+    # it made urllib3 fail the next request and retry it: the next chunk's body crossed twice.
+    store = make_s3_store(minio_server, tmp_path, pool_size=1)
+    try:
+        await store.ensure_bucket()
+        caplog.set_level(logging.DEBUG, logger="urllib3")
+        data = os.urandom(256 * 1024)
+        digest = hashlib.sha256(data).hexdigest()
+        with pytest.raises(StoreError):
+            await store.put_bytes("blobs/refused", data, sha256=hashlib.sha256(b"").hexdigest())
+        assert await store.put_bytes_if_absent(f"blobs/{digest}", data, sha256=digest)  # HEAD 404, PUT
+        assert not await store.put_bytes_if_absent(f"blobs/{digest}", data, sha256=digest)  # HEAD 200
+        await store.put_bytes("after", b"the connection is still good")
+        assert await store.get_bytes(f"blobs/{digest}") == data
+        sent = [r.getMessage() for r in caplog.records if '"PUT ' in r.getMessage()]
+        assert len(sent) == 3, sent  # the refused one, the chunk, "after"
+        assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
     finally:
         await store.close()

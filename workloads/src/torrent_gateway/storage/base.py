@@ -76,6 +76,19 @@ class ObjectStore(abc.ABC):
         """
         await self.put_bytes(key, data, sha256=sha256)
 
+    async def put_bytes_if_absent(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> bool:
+        """``put_bytes_deferred`` unless ``key`` holds an object already; True when this call stored it.
+
+        For content-addressed keys, where an existing object already has these bytes. The check and
+        the write are not one atomic step: two writers may both store (the same bytes).
+        """
+        if await self.exists(key):
+            return False
+        await self.put_bytes_deferred(key, data, sha256=sha256)
+        return True
+
     async def make_durable(self, keys: list[str]) -> None:
         """Return once every named object is on stable storage (no-op where puts are durable already)."""
 

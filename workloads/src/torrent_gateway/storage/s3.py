@@ -60,6 +60,7 @@ MAX_SINGLE_PUT = 5 * 1024**3
 # An S3 error document is a few hundred bytes; more than this is not one.
 MAX_ERROR_BODY = 64 * 1024
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # S3 error codes that mean "the service is struggling, retry later" rather than "you asked wrong".
 _TRANSIENT_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized"}
@@ -291,6 +292,16 @@ class S3Store(ObjectStore):
     ) -> None:
         await self.put_bytes(key, data, sha256=sha256)
 
+    async def put_bytes_if_absent(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> bool:
+        _check_key(key)
+        if sha256 is not None and not _SHA256_HEX.fullmatch(sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+        await self.ensure_bucket()
+        view = memoryview(data).cast("B")
+        return await self._run(key, self._put_bytes_if_absent_sync, key, view, sha256)
+
     def _put_bytes_sync(self, key: str, view: memoryview, sha256: str | None) -> None:
         if view.nbytes > MAX_SINGLE_PUT:
             self._client.put_object(
@@ -304,20 +315,42 @@ class S3Store(ObjectStore):
             return
         self._signed_put(key, view, sha256 or hashlib.sha256(view).hexdigest())
 
+    def _put_bytes_if_absent_sync(self, key: str, view: memoryview, sha256: str | None) -> bool:
+        # The HEAD and the PUT in one trip to the thread pool, both without the SDK's per-call work:
+        # on the upload path of a large file this runs once per chunk.
+        response = self._signed_request("HEAD", key)
+        try:
+            if response.status not in (200, 404):
+                raise _error_of(response, key)
+        finally:
+            _release(response, bodiless=True)
+        if response.status == 200:
+            return False
+        self._put_bytes_sync(key, view, sha256)
+        return True
+
     def _signed_put(self, key: str, view: memoryview, sha256: str) -> None:
         """One PUT of ``view`` whose signed payload hash is ``sha256`` (S3 verifies it)."""
+        response = self._signed_request("PUT", key, view, sha256)
+        try:
+            if response.status != 200:
+                raise _error_of(response, key)
+        finally:
+            _release(response)
+
+    def _signed_request(
+        self, method: str, key: str, body: memoryview | None = None, sha256: str = EMPTY_SHA256
+    ) -> urllib3.BaseHTTPResponse:
+        """A SigV4-signed request on ``key`` (path-style URL); the caller reads and releases the response."""
         url = urlsplit(f"{self._scheme}://{self.endpoint}/{self.bucket}/{quote(key, safe='/')}")
         date = utcnow()
-        headers = {
-            "Host": self.endpoint,
-            "Content-Length": str(view.nbytes),
-            "Content-Type": "application/octet-stream",
-            "x-amz-content-sha256": sha256,
-            "x-amz-date": to_amz_date(date),
-        }
+        headers = {"Host": self.endpoint, "x-amz-content-sha256": sha256, "x-amz-date": to_amz_date(date)}
+        if body is not None:
+            headers["Content-Length"] = str(body.nbytes)
+            headers["Content-Type"] = "application/octet-stream"
         if self._credentials is not None:
             headers = sign_v4_s3(
-                method="PUT",
+                method=method,
                 url=url,
                 region=self._region,
                 headers=headers,
@@ -325,15 +358,7 @@ class S3Store(ObjectStore):
                 content_sha256=sha256,
                 date=date,
             )
-        response = self._http.request(
-            "PUT", urlunsplit(url), body=view, headers=headers, preload_content=False
-        )
-        try:
-            if response.status != 200:
-                raise _error_of(response, key)
-            response.drain_conn()
-        finally:
-            response.release_conn()
+        return self._http.request(method, urlunsplit(url), body=body, headers=headers, preload_content=False)
 
     async def get_bytes(self, key: str) -> bytes:
         _check_key(key)
@@ -448,6 +473,17 @@ class S3Store(ObjectStore):
         self._probe_http.clear()
         if self._own_staging_root is not None:
             shutil.rmtree(self._own_staging_root, ignore_errors=True)
+
+
+def _release(response: urllib3.BaseHTTPResponse, *, bodiless: bool = False) -> None:
+    """Hand the connection back for reuse once the response is read to its end (a success or a HEAD
+    has no body), or close it: an error body is read only in part, and a connection with unread
+    bytes would fail the next request on it (which urllib3 then retries: a PUT's body sent twice)."""
+    if bodiless or response.status < 300:
+        response.drain_conn()
+    else:
+        response.close()
+    response.release_conn()
 
 
 def _error_of(response: urllib3.BaseHTTPResponse, key: str) -> Exception:
