@@ -344,7 +344,11 @@ class S3Store(ObjectStore):
         """A SigV4-signed request on ``key`` (path-style URL); the caller reads and releases the response."""
         url = urlsplit(f"{self._scheme}://{self.endpoint}/{self.bucket}/{quote(key, safe='/')}")
         date = utcnow()
-        headers = {"Host": self.endpoint, "x-amz-content-sha256": sha256, "x-amz-date": to_amz_date(date)}
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "Host": self.endpoint,
+            "x-amz-content-sha256": sha256,
+            "x-amz-date": to_amz_date(date),
+        }
         if body is not None:
             headers["Content-Length"] = str(body.nbytes)
             headers["Content-Type"] = "application/octet-stream"
@@ -358,7 +362,14 @@ class S3Store(ObjectStore):
                 content_sha256=sha256,
                 date=date,
             )
-        return self._http.request(method, urlunsplit(url), body=body, headers=headers, preload_content=False)
+        # urllib3 hands any buffer to sendall as it is (its hints name bytes only): no copy of the body.
+        return self._http.request(
+            method,
+            urlunsplit(url),
+            body=body,  # type: ignore[arg-type]
+            headers=headers,  # type: ignore[arg-type]
+            preload_content=False,
+        )
 
     async def get_bytes(self, key: str) -> bytes:
         _check_key(key)
