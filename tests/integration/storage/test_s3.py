@@ -415,3 +415,24 @@ async def test_requests_after_a_refusal_or_a_missing_key_are_sent_once(
         assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
     finally:
         await store.close()
+
+
+async def test_chunk_writes_with_wrong_credentials_are_a_configuration_error(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    # The HEAD before a chunk's PUT is answered 403 without a document: that is a refusal, not an
+    # outage, so callers do not wait for a store that will never accept these credentials.
+    good = make_s3_store(minio_server, tmp_path)
+    await good.ensure_bucket()
+    store = S3Store(minio_server.endpoint, good.bucket, minio_server.access_key, "not-the-secret-key")
+    try:
+        store._bucket_ready = True  # the bucket exists; go straight to the chunk write
+        with pytest.raises(StoreError, match="AccessDenied") as raised:
+            await store.put_bytes_if_absent("blobs/x", b"data")
+        assert not isinstance(raised.value, StoreUnavailable)
+        with pytest.raises(StoreError, match="SignatureDoesNotMatch") as raised:
+            await store.put_bytes("blobs/x", b"data")
+        assert not isinstance(raised.value, StoreUnavailable)
+    finally:
+        await store.close()
+        await good.close()

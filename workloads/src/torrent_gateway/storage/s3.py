@@ -61,6 +61,7 @@ MAX_SINGLE_PUT = 5 * 1024**3
 MAX_ERROR_BODY = 64 * 1024
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_BODILESS_CODES = {400: "BadRequest", 403: "AccessDenied", 404: "NoSuchKey"}
 # S3 error codes that mean "the service is struggling, retry later" rather than "you asked wrong".
 _TRANSIENT_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized"}
@@ -506,6 +507,10 @@ def _error_of(response: urllib3.BaseHTTPResponse, key: str) -> Exception:
             document = ElementTree.fromstring(body)
             code, message = document.findtext("Code"), document.findtext("Message")
             request_id = document.findtext("RequestId")
+    if not code:
+        # A HEAD's answer has no document: its status says it, as the SDK reads it.
+        code = _BODILESS_CODES.get(response.status)
+        request_id = response.headers.get("x-amz-request-id")
     if code:
         return S3Error(response, code, message, key, request_id, None, object_name=key)
     if response.status >= 500:
