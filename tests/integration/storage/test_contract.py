@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import random
 import time
@@ -397,3 +398,14 @@ async def test_local_path_when_offered_holds_the_bytes(store: ObjectStore) -> No
 
 async def test_ping(store: ObjectStore) -> None:
     assert await store.ping() is None  # answers without raising StoreUnavailable
+
+
+async def test_put_bytes_if_absent_stores_only_a_new_key(store: ObjectStore) -> None:
+    data = b"a chunk's bytes" * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    assert await store.put_bytes_if_absent(f"blobs/{digest}", data, sha256=digest)
+    assert not await store.put_bytes_if_absent(f"blobs/{digest}", b"never written", sha256=None)
+    await store.make_durable([f"blobs/{digest}"])
+    assert await store.get_bytes(f"blobs/{digest}") == data
+    with pytest.raises(StoreError):
+        await store.put_bytes_if_absent("../escape", data)

@@ -5,6 +5,8 @@ start their own."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import os
 import socket
 import subprocess
@@ -349,3 +351,88 @@ async def test_missing_bucket_is_created_by_the_first_operation(
         assert await store.get_bytes("second") == b"again"
     finally:
         await store.close()
+
+
+async def test_known_sha256_is_the_signed_payload_hash_and_s3_checks_it(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    # put_bytes with the caller's digest sends it as the signed x-amz-content-sha256 instead of
+    # hashing again: MinIO stores matching bytes and refuses others, leaving what was there before.
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        data = os.urandom(2 * 1024 * 1024 + 17)
+        digest = hashlib.sha256(data).hexdigest()
+        await store.put_bytes_deferred(f"blobs/{digest}", memoryview(data), sha256=digest)
+        assert await store.get_bytes(f"blobs/{digest}") == data
+
+        with pytest.raises(StoreError, match="XAmzContentSHA256Mismatch"):
+            await store.put_bytes("blobs/wrong", data, sha256=hashlib.sha256(b"other bytes").hexdigest())
+        assert await store.stat("blobs/wrong") is None
+        with pytest.raises(StoreError, match="XAmzContentSHA256Mismatch"):
+            await store.put_bytes(f"blobs/{digest}", b"not those bytes", sha256=digest)
+        assert await store.get_bytes(f"blobs/{digest}") == data
+
+        with pytest.raises(ValueError):
+            await store.put_bytes("blobs/x", data, sha256="ABC")
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("key", ["dir/with space+plus", "tilde~and%25percent", "unicode/é-名前", "a=b&c;d"])
+async def test_keys_that_need_escaping_round_trip(
+    minio_server: MinioServer, tmp_path: Path, key: str
+) -> None:
+    # The signed PUT builds its own URL: a key must mean the same object there and through the SDK.
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        await store.put_bytes(key, key.encode())
+        assert await store.get_bytes(key) == key.encode()
+        assert [k async for k in store.list()] == [key]
+        assert await store.delete(key)
+    finally:
+        await store.close()
+
+
+async def test_requests_after_a_refusal_or_a_missing_key_are_sent_once(
+    minio_server: MinioServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One pooled connection, so each request reuses the one before it. A response left unread on
+    # it made urllib3 fail the next request and retry it: the next chunk's body crossed twice.
+    store = make_s3_store(minio_server, tmp_path, pool_size=1)
+    try:
+        await store.ensure_bucket()
+        caplog.set_level(logging.DEBUG, logger="urllib3")
+        data = os.urandom(256 * 1024)
+        digest = hashlib.sha256(data).hexdigest()
+        with pytest.raises(StoreError):
+            await store.put_bytes("blobs/refused", data, sha256=hashlib.sha256(b"").hexdigest())
+        assert await store.put_bytes_if_absent(f"blobs/{digest}", data, sha256=digest)  # HEAD 404, PUT
+        assert not await store.put_bytes_if_absent(f"blobs/{digest}", data, sha256=digest)  # HEAD 200
+        await store.put_bytes("after", b"the connection is still good")
+        assert await store.get_bytes(f"blobs/{digest}") == data
+        sent = [r.getMessage() for r in caplog.records if '"PUT ' in r.getMessage()]
+        assert len(sent) == 3, sent  # the refused one, the chunk, "after"
+        assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
+    finally:
+        await store.close()
+
+
+async def test_chunk_writes_with_wrong_credentials_are_a_configuration_error(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    # The HEAD before a chunk's PUT is answered 403 without a document: that is a refusal, not an
+    # outage, so callers do not wait for a store that will never accept these credentials.
+    good = make_s3_store(minio_server, tmp_path)
+    await good.ensure_bucket()
+    store = S3Store(minio_server.endpoint, good.bucket, minio_server.access_key, "not-the-secret-key")
+    try:
+        store._bucket_ready = True  # the bucket exists; go straight to the chunk write
+        with pytest.raises(StoreError, match="AccessDenied") as raised:
+            await store.put_bytes_if_absent("blobs/x", b"data")
+        assert not isinstance(raised.value, StoreUnavailable)
+        with pytest.raises(StoreError, match="SignatureDoesNotMatch") as raised:
+            await store.put_bytes("blobs/x", b"data")
+        assert not isinstance(raised.value, StoreUnavailable)
+    finally:
+        await store.close()
+        await good.close()

@@ -85,3 +85,35 @@ def test_repeated_chunks_are_stored_once_and_read_back_in_order(
     unique = {hashlib.sha256(piece).hexdigest() for piece in pieces_of(data, CHUNK)}
     assert len(unique) == 3
     assert sorted(asyncio.run(stored_chunks())) == sorted(blob_key(digest) for digest in unique)
+
+
+def test_an_aborted_upload_removes_only_the_chunks_it_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A chunk already in the store (here an unreferenced one, as a Blossom blob or a crashed
+    # upload leaves) is found by put_bytes_if_absent and only touched: the abort leaves it. The
+    # chunks the session wrote itself go with it.
+    monkeypatch.setattr(pipeline, "TARGET_BATCH", 4 * CHUNK)
+    rng = random.Random(11)
+    before, new = rng.randbytes(CHUNK), rng.randbytes(3 * CHUNK)
+
+    async def scenario() -> list[str]:
+        services = build_services(
+            gateway_settings(tmp_path / "data", storage={"chunk_size": CHUNK, "blob_threshold": 2 * CHUNK})
+        )
+        digest = hashlib.sha256(before).hexdigest()
+        await services.store.put_bytes(blob_key(digest), before)
+        data = before + new + before
+        session = services.ingestor.begin("f.bin", None, len(data))
+        await session.feed(data)
+        await session._drain_batches()  # every chunk written, nothing published
+        assert {key async for key in services.store.list("blobs/")} == {
+            blob_key(hashlib.sha256(piece).hexdigest()) for piece in pieces_of(data, CHUNK)
+        }
+        await session.abort()
+        keys = [key async for key in services.store.list("blobs/")]
+        assert not services.ingestor.inflight_chunks
+        await services.close()
+        return keys
+
+    assert asyncio.run(scenario()) == [blob_key(hashlib.sha256(before).hexdigest())]

@@ -254,15 +254,21 @@ class IngestSession:
         key = blob_key(digest)
         inflight = self.ingestor.inflight_chunks
         inflight[digest] += 1
-        if inflight[digest] == 1 and not await self.store.exists(key):
-            self._created_chunks.append(digest)
-            await self.store.put_bytes_deferred(key, data)
-        else:
-            # Reusing a stored chunk: refresh it so a concurrent GC pass sees it as young.
-            await self.store.touch(key)
-            inflight[digest] -= 1
-            if not inflight[digest]:
-                del inflight[digest]
+        if inflight[digest] == 1:
+            try:
+                created = await self.store.put_bytes_if_absent(key, data, sha256=digest)
+            except BaseException:
+                # Perhaps stored before the failure: ours to remove on abort, unless a file uses it.
+                self._created_chunks.append(digest)
+                raise
+            if created:
+                self._created_chunks.append(digest)
+                return
+        # Reusing a stored chunk: refresh it so a concurrent GC pass sees it as young.
+        await self.store.touch(key)
+        inflight[digest] -= 1
+        if not inflight[digest]:
+            del inflight[digest]
 
     async def _switch_to_chunked(self) -> None:
         """The body outgrew the blob threshold: turn what was staged into chunks, then go on chunked."""

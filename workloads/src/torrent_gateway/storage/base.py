@@ -57,15 +57,37 @@ class ObjectStore(abc.ABC):
         """Atomically store the local file ``path`` under ``key``; ``path`` is consumed (moved or deleted)."""
 
     @abc.abstractmethod
-    async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
-        """Atomically store ``data`` under ``key``."""
+    async def put_bytes(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> None:
+        """Atomically store ``data`` under ``key``.
 
-    async def put_bytes_deferred(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        ``sha256`` is the hex SHA-256 of ``data`` when the caller knows it already (a chunk is named
+        by it). A store that sends a payload hash with the bytes (S3's signed PUT) uses it instead
+        of hashing again, and stores nothing when the bytes do not match it.
+        """
+
+    async def put_bytes_deferred(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> None:
         """Like put_bytes (atomic), but durability may wait until ``make_durable`` names the key.
 
         Lets a writer of many objects pay for syncing once at the end instead of once per object.
         """
-        await self.put_bytes(key, data)
+        await self.put_bytes(key, data, sha256=sha256)
+
+    async def put_bytes_if_absent(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> bool:
+        """``put_bytes_deferred`` unless ``key`` holds an object already; True when this call stored it.
+
+        For content-addressed keys, where an existing object already has these bytes. The check and
+        the write are not one atomic step: two writers may both store (the same bytes).
+        """
+        if await self.exists(key):
+            return False
+        await self.put_bytes_deferred(key, data, sha256=sha256)
+        return True
 
     async def make_durable(self, keys: list[str]) -> None:
         """Return once every named object is on stable storage (no-op where puts are durable already)."""

@@ -89,7 +89,10 @@ class FilesystemStore(ObjectStore):
             path.unlink(missing_ok=True)
             raise
 
-    async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put_bytes(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> None:
+        # ``sha256`` serves stores that send it with the bytes; a local write has no use for it.
         _check_key(key)
         await asyncio.to_thread(self._put_bytes_sync, key, data)
 
@@ -97,7 +100,9 @@ class FilesystemStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError):
             os.utime(self._path(key))
 
-    async def put_bytes_deferred(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put_bytes_deferred(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> None:
         _check_key(key)
         await asyncio.to_thread(self._put_bytes_sync, key, data, False)
 

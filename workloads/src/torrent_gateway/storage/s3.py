@@ -10,6 +10,13 @@ connection pool, so parallel range reads each get a thread and a kept-alive conn
 (the default asyncio executor has only ``cpu + 4`` threads and is shared with everything
 else). urllib3 is set up with short connect timeouts and few retries: an endpoint that is
 down fails within a couple of seconds as :class:`StoreUnavailable`, never hangs.
+
+Objects written from memory (chunks, manifests) skip the SDK's ``put_object``: it copies the
+buffer and hashes it again to sign the payload, which on the upload path of a large file (the
+chunk's SHA-256 is already known: it is the chunk's name) cost more CPU than the rest of the
+gateway's own work. They go out as one SigV4-signed PUT (the SDK's signer, path-style URL) whose
+``x-amz-content-sha256`` is the caller's digest, with the buffer as the body: S3 checks the bytes
+against that digest and refuses the PUT (nothing stored) when they differ.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -26,12 +35,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
+from xml.etree import ElementTree
 
 import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
+from minio.credentials import Credentials
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import check_bucket_name
+from minio.signer import sign_v4_s3
+from minio.time import to_amz_date, utcnow
 
 from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnavailable
 
@@ -41,6 +55,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 STAGING = "staging"
+# S3's limit for one PUT; a bigger buffer goes through the SDK's multipart upload.
+MAX_SINGLE_PUT = 5 * 1024**3
+# An S3 error document is a few hundred bytes; more than this is not one.
+MAX_ERROR_BODY = 64 * 1024
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_BODILESS_CODES = {400: "BadRequest", 403: "AccessDenied", 404: "NoSuchKey"}
 # S3 error codes that mean "the service is struggling, retry later" rather than "you asked wrong".
 _TRANSIENT_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized"}
@@ -121,6 +142,9 @@ class S3Store(ObjectStore):
             raise StoreError(f"invalid S3 bucket name {bucket!r}") from exc
         self.endpoint = host
         self.bucket = bucket
+        self._scheme = "https" if secure else "http"
+        self._region = region or "us-east-1"
+        self._credentials = Credentials(access_key, secret_key) if access_key and secret_key else None
         self._part_size = part_size
         self._parallel_uploads = parallel_uploads
         # One retry for a refused connect or a dropped keep-alive connection, one for a 5xx; nothing
@@ -254,20 +278,98 @@ class S3Store(ObjectStore):
             # and staging must not fill up with orphans.
             path.unlink(missing_ok=True)
 
-    async def put_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
+    async def put_bytes(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> None:
         _check_key(key)
+        if sha256 is not None and not _SHA256_HEX.fullmatch(sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
         await self.ensure_bucket()
-        view = memoryview(data)
-        await self._run(key, self._put_bytes_sync, key, view)
+        view = memoryview(data).cast("B")
+        await self._run(key, self._put_bytes_sync, key, view, sha256)
 
-    def _put_bytes_sync(self, key: str, view: memoryview) -> None:
-        self._client.put_object(
-            self.bucket,
-            key,
-            io.BytesIO(view),
-            view.nbytes,
-            part_size=self._part_size,
-            num_parallel_uploads=self._parallel_uploads,
+    async def put_bytes_deferred(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> None:
+        await self.put_bytes(key, data, sha256=sha256)
+
+    async def put_bytes_if_absent(
+        self, key: str, data: bytes | bytearray | memoryview, *, sha256: str | None = None
+    ) -> bool:
+        _check_key(key)
+        if sha256 is not None and not _SHA256_HEX.fullmatch(sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+        await self.ensure_bucket()
+        view = memoryview(data).cast("B")
+        return await self._run(key, self._put_bytes_if_absent_sync, key, view, sha256)
+
+    def _put_bytes_sync(self, key: str, view: memoryview, sha256: str | None) -> None:
+        if view.nbytes > MAX_SINGLE_PUT:
+            self._client.put_object(
+                self.bucket,
+                key,
+                io.BytesIO(view),
+                view.nbytes,
+                part_size=self._part_size,
+                num_parallel_uploads=self._parallel_uploads,
+            )
+            return
+        self._signed_put(key, view, sha256 or hashlib.sha256(view).hexdigest())
+
+    def _put_bytes_if_absent_sync(self, key: str, view: memoryview, sha256: str | None) -> bool:
+        # The HEAD and the PUT in one trip to the thread pool, both without the SDK's per-call work:
+        # on the upload path of a large file this runs once per chunk.
+        response = self._signed_request("HEAD", key)
+        try:
+            if response.status not in (200, 404):
+                raise _error_of(response, key)
+        finally:
+            _release(response, bodiless=True)
+        if response.status == 200:
+            return False
+        self._put_bytes_sync(key, view, sha256)
+        return True
+
+    def _signed_put(self, key: str, view: memoryview, sha256: str) -> None:
+        """One PUT of ``view`` whose signed payload hash is ``sha256`` (S3 verifies it)."""
+        response = self._signed_request("PUT", key, view, sha256)
+        try:
+            if response.status != 200:
+                raise _error_of(response, key)
+        finally:
+            _release(response)
+
+    def _signed_request(
+        self, method: str, key: str, body: memoryview | None = None, sha256: str = EMPTY_SHA256
+    ) -> urllib3.BaseHTTPResponse:
+        """A SigV4-signed request on ``key`` (path-style URL); the caller reads and releases the response."""
+        url = urlsplit(f"{self._scheme}://{self.endpoint}/{self.bucket}/{quote(key, safe='/')}")
+        date = utcnow()
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "Host": self.endpoint,
+            "x-amz-content-sha256": sha256,
+            "x-amz-date": to_amz_date(date),
+        }
+        if body is not None:
+            headers["Content-Length"] = str(body.nbytes)
+            headers["Content-Type"] = "application/octet-stream"
+        if self._credentials is not None:
+            headers = sign_v4_s3(
+                method=method,
+                url=url,
+                region=self._region,
+                headers=headers,
+                credentials=self._credentials,
+                content_sha256=sha256,
+                date=date,
+            )
+        # urllib3 hands any buffer to sendall as it is (its hints name bytes only): no copy of the body.
+        return self._http.request(
+            method,
+            urlunsplit(url),
+            body=body,  # type: ignore[arg-type]
+            headers=headers,  # type: ignore[arg-type]
+            preload_content=False,
         )
 
     async def get_bytes(self, key: str) -> bytes:
@@ -383,6 +485,37 @@ class S3Store(ObjectStore):
         self._probe_http.clear()
         if self._own_staging_root is not None:
             shutil.rmtree(self._own_staging_root, ignore_errors=True)
+
+
+def _release(response: urllib3.BaseHTTPResponse, *, bodiless: bool = False) -> None:
+    """Hand the connection back for reuse once the response is read to its end (a success or a HEAD
+    has no body), or close it: an error body is read only in part, and a connection with unread
+    bytes would fail the next request on it (which urllib3 then retries: a PUT's body sent twice)."""
+    if bodiless or response.status < 300:
+        response.drain_conn()
+    else:
+        response.close()
+    response.release_conn()
+
+
+def _error_of(response: urllib3.BaseHTTPResponse, key: str) -> Exception:
+    """The SDK's exception for a failed request of ours, from S3's XML error document (read capped)."""
+    body = response.read(MAX_ERROR_BODY + 1)
+    code = message = request_id = None
+    if body and len(body) <= MAX_ERROR_BODY:
+        with contextlib.suppress(ElementTree.ParseError):
+            document = ElementTree.fromstring(body)
+            code, message = document.findtext("Code"), document.findtext("Message")
+            request_id = document.findtext("RequestId")
+    if not code:
+        # A HEAD's answer has no document: its status says it, as the SDK reads it.
+        code = _BODILESS_CODES.get(response.status)
+        request_id = response.headers.get("x-amz-request-id")
+    if code:
+        return S3Error(response, code, message, key, request_id, None, object_name=key)
+    if response.status >= 500:
+        return ServerError(f"server failed with HTTP status code {response.status}", response.status)
+    return InvalidResponseError(response.status, response.headers.get("content-type"), None)
 
 
 def _guarded(key: str, func: Callable[..., T], *args: Any) -> T:
