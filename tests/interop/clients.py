@@ -9,6 +9,7 @@ decides a cell is done when the file on disk has the expected SHA-256, then stop
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class Client:
 
     def version(self) -> str:
         raise NotImplementedError
+
+    def installed(self) -> bool:
+        return shutil.which(self.program) is not None
 
     def argv(self, job: Job) -> list[str]:
         raise NotImplementedError
@@ -222,7 +226,37 @@ class RTorrent(Client):
         return ["rtorrent", "-n", "-o", f"import={rc}"]
 
 
-CLIENTS: list[Client] = [Aria2(), Libtorrent(), Transmission(), QBittorrent(), Deluge(), RTorrent()]
+class WebTorrent(Client):
+    name, package, program = "webtorrent", "webtorrent (npm, tests/interop/webtorrent)", "node"
+    home = HERE / "webtorrent"
+
+    def version(self) -> str:
+        package = json.loads((self.home / "node_modules" / "webtorrent" / "package.json").read_text())
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        return f"WebTorrent {package['version']} (Node {node})"
+
+    def installed(self) -> bool:
+        # `make interop-deps` installs the pinned packages with `npm ci`.
+        return super().installed() and (self.home / "node_modules" / "webtorrent").is_dir()
+
+    def argv(self, job: Job) -> list[str]:
+        argv = ["node", str(self.home / "webtorrent_client.js"), str(job.save_dir), job.source]
+        if job.dht:
+            argv += ["--dht", job.dht]
+        if job.rate:
+            argv += ["--rate", str(job.rate)]
+        return argv
+
+
+CLIENTS: list[Client] = [
+    Aria2(),
+    Libtorrent(),
+    Transmission(),
+    QBittorrent(),
+    Deluge(),
+    RTorrent(),
+    WebTorrent(),
+]
 
 # Paths a client cannot take, with the client's reason (shown in the matrix).
 IMPOSSIBLE: dict[tuple[str, str], str] = {
