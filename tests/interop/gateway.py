@@ -39,8 +39,8 @@ class Gateway:
     peer_port: int
     process: subprocess.Popen[bytes]
 
-    def upload(self, name: str, data: bytes) -> dict[str, Any]:
-        response = httpx.put(f"{self.url}/api/upload", params={"name": name}, content=data, timeout=60)
+    def upload(self, name: str, data: bytes, timeout: float = 60) -> dict[str, Any]:
+        response = httpx.put(f"{self.url}/api/upload", params={"name": name}, content=data, timeout=timeout)
         assert response.status_code in (200, 201), response.text
         return response.json()  # type: ignore[no-any-return]
 
