@@ -94,6 +94,18 @@ def _forward(driver: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
+def _anon_rss(pid: int) -> int:
+    """Bytes of a process's anonymous memory (RssAnon): libtorrent maps the files it writes, so
+    VmRSS would also count page cache the kernel can drop."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -139,11 +151,14 @@ def bench(clients: int, size: int, per_process: int, limit: float) -> dict[str, 
             for driver in drivers:
                 threading.Thread(target=_forward, args=(driver, lines), daemon=True).start()
             finished: dict[str, float] = {}
+            peak_driver = peak_gateway = 0
             while len(finished) < clients:
                 elapsed = time.monotonic() - started
                 assert elapsed < limit, f"{clients - len(finished)} of {clients} clients unfinished"
                 for driver in drivers:
                     assert driver.poll() is None, f"a driver exited with {driver.returncode}"
+                    peak_driver = max(peak_driver, _anon_rss(driver.pid))  # `ip netns exec` execs
+                peak_gateway = max(peak_gateway, _anon_rss(gateway.process.pid))
                 try:
                     line = json.loads(lines.get(timeout=1.0))
                 except queue.Empty:
@@ -175,6 +190,9 @@ def bench(clients: int, size: int, per_process: int, limit: float) -> dict[str, 
         "first": times[0],
         "median": times[len(times) // 2],
         "served": int(entry["uploaded"]),
+        "drivers": len(range(0, clients, per_process)),
+        "peak_driver": peak_driver,
+        "peak_gateway": peak_gateway,
     }
 
 
@@ -201,6 +219,11 @@ def main() -> int:
     )
     print(f"gateway uploaded: {result['served']} bytes; anchor (N x size): {anchor} bytes")
     print(f"gateway share: {result['served'] / anchor:.3f} (1.000 = the gateway sent every copy)")
+    mib = 1024 * 1024
+    print(
+        f"memory (RssAnon, peak): {result['drivers']} drivers up to {result['peak_driver'] / mib:.0f} MiB"
+        f" each, gateway {result['peak_gateway'] / mib:.0f} MiB"
+    )
     return 0
 
 
