@@ -2,12 +2,13 @@
 defect 3).
 
 BitTorrent clients pipeline their WebSeed range requests on one connection (libtorrent's web peer
-sends several before the first answer). Killed at that moment, the client resets a connection
-with unread bytes in its receive buffer: the gateway's next write fails, uvloop closes the
-transport at once and tells uvicorn a loop turn later, and a body sent in between raised
+sends several before the first answer). When such a client resets the connection, uvicorn (0.55,
+httptools) marks only its newest request disconnected, a queued one; the response being written
+never learns it, its next body write goes to the closed transport, and uvloop refuses it with
 ``RuntimeError: unable to perform operation on <TCPTransport closed=True ...>; the handler is
-closed`` out of the download path ("Exception in ASGI application" in the log). The client here
-is a raw socket that does exactly that, against the real ``torrent-gateway serve`` of the lab.
+closed`` ("Exception in ASGI application" in the log). The client here is a raw socket that
+pipelines two or three GETs, reads nothing and resets (SO_LINGER 0, as the kernel does for a killed
+client with unread data), against the real ``torrent-gateway serve`` of the lab.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def test_client_reset_mid_response(gateway: Gateway, published: dict[str, Any], 
         _pipelined_then_reset(gateway, path, requests=2 + attempt % 2)
     time.sleep(1.0)  # let the gateway finish (or fail) the responses it was writing
     new_log = gateway.log_text()[before:]
-    assert "Exception in ASGI" not in new_log and "Traceback" not in new_log, new_log[-4000:]
+    # Neither an unhandled error nor uvicorn's "ASGI callable returned without completing response".
+    assert "Traceback" not in new_log and "ERROR" not in new_log, new_log[-4000:]
     # The gateway still serves the file whole.
     response = httpx.get(gateway.url + path, timeout=30)
     assert response.status_code == 200
