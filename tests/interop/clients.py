@@ -9,6 +9,7 @@ decides a cell is done when the file on disk has the expected SHA-256, then stop
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class Client:
 
     def version(self) -> str:
         raise NotImplementedError
+
+    def installed(self) -> bool:
+        return shutil.which(self.program) is not None
 
     def argv(self, job: Job) -> list[str]:
         raise NotImplementedError
@@ -191,7 +195,68 @@ class Deluge(Client):
         return [str(HERE / "deluge_client.sh"), str(config), str(job.save_dir), job.source, rate]
 
 
-CLIENTS: list[Client] = [Aria2(), Libtorrent(), Transmission(), QBittorrent(), Deluge()]
+class RTorrent(Client):
+    name, package, program = "rtorrent", "rtorrent (Debian)", "rtorrent"
+
+    def version(self) -> str:
+        out = subprocess.run(["rtorrent", "-h"], capture_output=True, text=True).stdout
+        return out.split("\n")[0].replace("Rakshasa's BitTorrent client version", "rTorrent").rstrip(".")
+
+    def argv(self, job: Job) -> list[str]:
+        session = job.work_dir / "rtorrent-session"
+        session.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"directory.default.set = {job.save_dir}",
+            f"session.path.set = {session}",
+            # A killed run leaves its lock behind; the resumed run must not refuse the session.
+            "session.use_lock.set = no",
+            "system.daemon.set = true",
+            "protocol.pex.set = no",
+            "network.port_random.set = no",
+            "network.port_range.set = 51413-51413",
+            f"throttle.global_down.max_rate.set_kb = {job.rate // 1024}",
+        ]
+        # No DHT: its cell is impossible (see IMPOSSIBLE), and the other paths must not use it.
+        lines.append("dht.mode.set = disable")
+        log = job.work_dir / "rtorrent-events.log"
+        lines += [f"log.open_file = tgw, {log}", "log.add_output = info, tgw"]
+        lines.append(f"load.start_verbose = {job.source}")
+        rc = job.work_dir / "rtorrent.rc"
+        rc.write_text("\n".join(lines) + "\n")
+        return ["rtorrent", "-n", "-o", f"import={rc}"]
+
+
+class WebTorrent(Client):
+    name, package, program = "webtorrent", "webtorrent (npm, tests/interop/webtorrent)", "node"
+    home = HERE / "webtorrent"
+
+    def version(self) -> str:
+        package = json.loads((self.home / "node_modules" / "webtorrent" / "package.json").read_text())
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        return f"WebTorrent {package['version']} (Node {node})"
+
+    def installed(self) -> bool:
+        # `make interop-deps` installs the pinned packages with `npm ci`.
+        return super().installed() and (self.home / "node_modules" / "webtorrent").is_dir()
+
+    def argv(self, job: Job) -> list[str]:
+        argv = ["node", str(self.home / "webtorrent_client.js"), str(job.save_dir), job.source]
+        if job.dht:
+            argv += ["--dht", job.dht]
+        if job.rate:
+            argv += ["--rate", str(job.rate)]
+        return argv
+
+
+CLIENTS: list[Client] = [
+    Aria2(),
+    Libtorrent(),
+    Transmission(),
+    QBittorrent(),
+    Deluge(),
+    RTorrent(),
+    WebTorrent(),
+]
 
 # Paths a client cannot take, with the client's reason (shown in the matrix).
 IMPOSSIBLE: dict[tuple[str, str], str] = {
@@ -208,5 +273,17 @@ IMPOSSIBLE: dict[tuple[str, str], str] = {
         "Deluge 2.0.3 has no setting for DHT bootstrap nodes: enabling its DHT (_on_set_dht in"
         " core/preferencesmanager.py) bootstraps from libtorrent's default and five public routers only,"
         " which a private DHT is not"
+    ),
+    ("rtorrent", "dht"): (
+        "rTorrent 0.9.8's libtorrent 0.13.8 misreads every peer of a DHT get_peers reply:"
+        " AddressList::parse_address_bencode (src/net/address_list.cc) steps an iterator over the"
+        " `values` list but inserts `*reinterpret_cast<const SocketAddressCompact*>(s.data())`, the"
+        " list's first bytes, so our seeder 10.x.y.1:p becomes ::ffff:54.58.10.x (the bytes '6:' and"
+        " the address's start; strace shows connect() to it fail with ENETUNREACH). Fixed upstream in"
+        " libtorrent 0.16.0 ('Fixed DHT get_peers parsing', a679afa9), not in Debian 12"
+    ),
+    ("rtorrent", "webseed"): (
+        "rTorrent (libtorrent-rakshasa 0.13.8) implements no WebSeed: it ignores a .torrent's"
+        " `url-list` (BEP 19) and `httpseeds` (BEP 17) and fetches only from peers"
     ),
 }

@@ -38,11 +38,19 @@ class Gateway:
     dht_port: int
     peer_port: int
     process: subprocess.Popen[bytes]
+    log_path: Path
 
-    def upload(self, name: str, data: bytes) -> dict[str, Any]:
-        response = httpx.put(f"{self.url}/api/upload", params={"name": name}, content=data, timeout=60)
+    def upload(self, name: str, data: bytes, timeout: float = 60) -> dict[str, Any]:
+        response = httpx.put(f"{self.url}/api/upload", params={"name": name}, content=data, timeout=timeout)
         assert response.status_code in (200, 201), response.text
         return response.json()  # type: ignore[no-any-return]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def diagnostics(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/api/diagnostics", timeout=10).json()  # type: ignore[no-any-return]
@@ -82,7 +90,7 @@ def serve(address: str, data_dir: Path, log_path: Path) -> Iterator[Gateway]:
             stderr=subprocess.STDOUT,
             cwd=data_dir,
         )
-    gateway = Gateway(f"http://{address}:{port}", address, dht_port, peer_port, process)
+    gateway = Gateway(f"http://{address}:{port}", address, dht_port, peer_port, process, log_path)
     try:
         deadline = time.monotonic() + 60
         while True:

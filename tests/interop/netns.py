@@ -44,10 +44,12 @@ def _free_subnet() -> ipaddress.IPv4Network:
 
 @dataclass
 class Host:
-    """A client's namespace and its address on the segment."""
+    """A client's namespace and its address on the segment (more than one for a namespace that holds
+    several clients, each bound to an address of its own: the swarm bench)."""
 
     namespace: str
     address: str
+    addresses: list[str] = field(default_factory=list)
 
     def argv(self, command: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.namespace, *command]
@@ -66,6 +68,7 @@ class Lab:
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     hosts: list[Host] = field(default_factory=list)
     _links: list[str] = field(default_factory=list)
+    _next_index: int = 10  # host part of the next address handed out (.1 is the gateway's)
 
     @property
     def bridge(self) -> str:
@@ -89,21 +92,25 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_host(self, name: str) -> Host:
-        """A namespace on the segment, with its own address."""
-        index = len(self.hosts) + 10
+    def add_host(self, name: str, addresses: int = 1) -> Host:
+        """A namespace on the segment, with ``addresses`` addresses of its own on one veth."""
+        if addresses < 1 or self._next_index + addresses > self.subnet.num_addresses - 1:
+            raise ValueError(f"the /{self.subnet.prefixlen} has no {addresses} more addresses")
+        index = self._next_index
+        self._next_index += addresses
         namespace = f"tgw{self.tag}-{name}"
         outer, inner = f"tgv{self.tag}{index}", f"tgi{self.tag}{index}"
-        address = str(self.subnet.network_address + index)
+        owned = [str(self.subnet.network_address + index + offset) for offset in range(addresses)]
         _ip("netns", "add", namespace)
-        host = Host(namespace, address)
+        host = Host(namespace, owned[0], owned)
         self.hosts.append(host)
         _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
         self._links.append(outer)
         _ip("link", "set", inner, "netns", namespace)
         _ip("link", "set", outer, "master", self.bridge)
         _ip("link", "set", outer, "up")
-        _ip("-n", namespace, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", inner)
+        for address in owned:
+            _ip("-n", namespace, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", inner)
         _ip("-n", namespace, "link", "set", inner, "up")
         _ip("-n", namespace, "link", "set", "lo", "up")
         return host

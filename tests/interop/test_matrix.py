@@ -7,7 +7,6 @@ and runs in ``make test-interop``.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import signal
 import subprocess
 import time
@@ -89,7 +88,7 @@ def test_cell(
     matrix: Matrix,
     tmp_path: Path,
 ) -> None:
-    assert shutil.which(client.program), f"{client.program} is missing: `make test-interop` installs it"
+    assert client.installed(), f"{client.name} is missing: `make test-interop` installs it"
     host = lab.add_host(f"{client.name[:4]}{path[:3]}")
     save_dir, work_dir = tmp_path / "save", tmp_path / "work"
     save_dir.mkdir()
