@@ -2,7 +2,9 @@
 
 ``tracker/http_fast.py`` hands a connection over to uvicorn's ``HttpToolsProtocol`` (a private
 class): it constructs it with keyword arguments, swaps the transport's protocol and feeds it the
-bytes already read, and it relies on ``ServerState`` fields for graceful shutdown. uvicorn is pinned
+bytes already read, and it relies on ``ServerState`` fields for graceful shutdown.
+``web/http_protocol.py`` subclasses it to mark every open request cycle disconnected when the
+connection is lost. uvicorn is pinned
 in pyproject.toml and requirements/*.lock; when a re-lock moves it, this test names what changed
 instead of letting the tracker fail at the first non-announce request.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import inspect
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 
@@ -27,6 +29,16 @@ def test_httptools_protocol_has_the_asyncio_protocol_hooks_we_call() -> None:
         assert callable(getattr(HttpToolsProtocol, name, None)), (
             f"uvicorn {uvicorn.__version__}: HttpToolsProtocol.{name} is gone"
         )
+
+
+def test_request_cycles_have_the_fields_the_pipeline_aware_protocol_sets() -> None:
+    # It reads HttpToolsProtocol.cycle after on_headers_complete, and a cycle's response_complete,
+    # and on a lost connection sets disconnected and message_event.
+    assert callable(getattr(HttpToolsProtocol, "on_headers_complete", None))
+    assert "self.cycle" in inspect.getsource(HttpToolsProtocol.on_headers_complete)
+    source = inspect.getsource(RequestResponseCycle.__init__)
+    for field in ("self.response_complete", "self.disconnected", "self.message_event"):
+        assert field in source, f"uvicorn {uvicorn.__version__}: RequestResponseCycle lost {field}"
 
 
 def test_server_state_fields_we_update() -> None:

@@ -101,6 +101,14 @@ def test_announce_client_errors(overrides: dict[str, object], reason: str) -> No
         parse_announce(query(**overrides), IP4)
 
 
+def test_an_empty_left_is_a_leecher_as_webtorrent_sends_it_for_a_magnet() -> None:
+    # WebTorrent 1.x writes `left=` (its NaN) until a magnet's metadata is known.
+    request, _, _ = parse_announce(query(left=""), IP4)
+    assert request.left == 1
+    with pytest.raises(ClientError, match="missing left"):
+        parse_announce(query(left=None), IP4)
+
+
 def test_announce_query_length_is_bounded() -> None:
     with pytest.raises(ClientError, match="too long"):
         parse_announce(query() + b"&pad=" + b"x" * MAX_ANNOUNCE_QUERY, IP4)

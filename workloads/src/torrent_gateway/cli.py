@@ -59,7 +59,9 @@ def _run_server(
     """Serve ``app`` on host:port, and on ``extra_ports`` of the same host (one server, one app)."""
     import uvicorn
 
-    extra: dict[str, Any] = {}
+    from .web.http_protocol import PipelineAwareHttpToolsProtocol
+
+    extra: dict[str, Any] = {"http": PipelineAwareHttpToolsProtocol}
     if tracker and settings.tracker.enabled and settings.tracker.fast_http:
         from .tracker.http_fast import TrackerHttpProtocol
 

@@ -117,7 +117,10 @@ def parse_announce(query: bytes, ip: bytes) -> tuple[AnnounceRequest, bool, bool
     port = _uint(fields, b"port")
     if not 0 < port <= 65535:
         raise ClientError("port must be between 1 and 65535")
-    left = _uint(fields, b"left")
+    # WebTorrent 1.x announces an empty `left=` while a magnet's metadata is unknown (its `left` is
+    # NaN, which Node's querystring writes as nothing): a peer with bytes still to fetch, a leecher,
+    # as WebTorrent's own tracker (bittorrent-tracker) takes it. A missing `left` stays an error.
+    left = 1 if fields.get(b"left") == b"" else _uint(fields, b"left")
     uploaded = _uint(fields, b"uploaded", 0)
     downloaded = _uint(fields, b"downloaded", 0)
     numwant_raw = fields.get(b"numwant", fields.get(b"num_want"))

@@ -5,7 +5,8 @@ and per request (scope, task, ASGI messages) than the announce itself costs. Thi
 the request head, and when it is a plain ``GET /announce`` or ``GET /scrape`` (no body, no
 upgrade) it answers from :class:`~torrent_gateway.tracker.http.HttpFrontend` directly, inline
 when nothing can suspend. Anything else — another path, a WebSocket upgrade, a body, a malformed
-head — is handed, with the bytes already read, to uvicorn's own httptools protocol,
+head — is handed, with the bytes already read, to uvicorn's own httptools protocol (as
+:class:`~torrent_gateway.web.http_protocol.PipelineAwareHttpToolsProtocol`),
 which serves the ASGI app (the tracker's WebSocket, the gateway) as usual.
 
 Use: ``uvicorn --http torrent_gateway.tracker.http_fast:TrackerHttpProtocol`` with an app made
@@ -21,8 +22,7 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
+from ..web.http_protocol import PipelineAwareHttpToolsProtocol
 from .http import MAX_SCRAPE_QUERY, Job, failure
 from .inline import run_inline
 
@@ -285,7 +285,7 @@ class TrackerHttpProtocol(asyncio.Protocol):
             return
         self._disarm_timer()
         self.server_state.connections.discard(self)
-        inner = HttpToolsProtocol(
+        inner = PipelineAwareHttpToolsProtocol(
             config=self.config, server_state=self.server_state, app_state=self.app_state, _loop=self.loop
         )
         self.inner = inner
