@@ -7,45 +7,31 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.gateway import RunningGateway
 from tests.support.report import record
+from tests.support.schema import (  # api_schema: the fixture schemathesis.from_fixture names
+    api_schema,  # noqa: F401
+    schema_examples,
+    schema_gateway,
+)
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    # The whole serve composition (gateway, auth, users, admin, Blossom, tracker, ...), as users run it.
-    with running_gateway(
-        tmp_path_factory.mktemp("schema"),
-        serve=True,
-        storage={"blob_threshold": 100_000, "chunk_size": 16384, "max_file_size": 2_000_000},
-    ) as running:
-        import httpx
-
-        # Something to find: known hashes make the generated requests reach the interesting paths.
-        httpx.put(f"{running.url}/api/upload?name=seed.bin", content=os.urandom(150_000))
+    with schema_gateway(tmp_path_factory.mktemp("schema"), "seed.bin", os.urandom(150_000)) as running:
         yield running
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@pytest.fixture(scope="module")
-def api_schema(gateway: RunningGateway) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
-
-
 # The test command draws a fixed sample (the "ci" profile in tests/conftest.py); a wider random
 # exploration is `TGW_SCHEMA_EXAMPLES=600 TGW_HYPOTHESIS_PROFILE=explore pytest tests/reliability/test_api_schema.py`.
 @schema.parametrize()
-@settings(
-    max_examples=int(os.environ.get("TGW_SCHEMA_EXAMPLES", "25")),
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+@schema_examples(25)
 def test_gateway_api_conforms(case: schemathesis.Case) -> None:
     response = case.call(timeout=30)
     record("bad_inputs")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import time
 from collections.abc import Iterator
 
@@ -19,12 +18,16 @@ import httpx
 import nostr_sdk
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.integration.nostr.helpers import sdk_sign
-from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.gateway import RunningGateway
 from tests.support.report import record
+from tests.support.schema import (  # api_schema: the fixture schemathesis.from_fixture names
+    api_schema,  # noqa: F401
+    schema_examples,
+    schema_gateway,
+)
 
 ADMIN = nostr_sdk.Keys.generate()
 JUNK_EVENT = base64.b64encode(
@@ -51,16 +54,14 @@ _rotation = itertools.cycle(HOSTILE_HEADERS)
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    with running_gateway(
+    with schema_gateway(
         tmp_path_factory.mktemp("schema-hostile"),
-        serve=True,
-        storage={"blob_threshold": 100_000, "chunk_size": 16384, "max_file_size": 2_000_000},
+        "seed.html",
+        b"<script>1</script>" * 9000,
         auth={"admin_pubkeys": [ADMIN.public_key().to_hex()]},
         hls={"enabled": False},
         tracker={"udp": False},
     ) as running:
-        # Something to find: known hashes make the generated requests reach the interesting paths.
-        httpx.put(f"{running.url}/api/upload?name=seed.html", content=b"<script>1</script>" * 9000)
         yield running
 
 
@@ -78,17 +79,8 @@ def admin_token(gateway: RunningGateway) -> str:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@pytest.fixture(scope="module")
-def api_schema(gateway: RunningGateway) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
-
-
 @schema.parametrize()
-@settings(
-    max_examples=int(os.environ.get("TGW_SCHEMA_EXAMPLES", "12")),
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+@schema_examples(12)
 def test_hostile_headers_never_get_a_server_error(case: schemathesis.Case, admin_token: str) -> None:
     with_auth, hostile = next(_rotation)
     headers = {**(case.headers or {}), **hostile}
