@@ -23,6 +23,11 @@ from .gateway import Gateway
 from .netns import Host, Lab
 
 TIME_LIMIT = 120.0  # seconds per cell (and per run of the resume cell)
+# Cells whose client is slow for a reason of its own get more time; the matrix shows the time taken.
+# Transmission 3.00, from a tracker-only magnet, connects to our seeder at once but holds at 0 % for
+# 80 s or more before the metadata arrives (its log shows "dl from 1 of 1 peers" throughout): the
+# time is its metadata exchange with a libtorrent 2.1 seeder, not a missing peer.
+SLOW_CELLS = {("transmission", "tracker"): 300.0}
 KILL_WITHIN = 45.0  # the rate-limited first run of the resume cell is killed at a quarter, or then
 
 
@@ -128,7 +133,7 @@ def test_cell(
             partial = _on_disk(save_dir)
             assert partial > 0, f"{client.name} wrote nothing before it was killed"
             assert not _file_done(target, info["size"], info["sha256"]), "finished before the kill"
-        seconds = _run(host, client, job, target, info, TIME_LIMIT)
+        seconds = _run(host, client, job, target, info, SLOW_CELLS.get((client.name, path), TIME_LIMIT))
     except AssertionError:
         matrix.record(client.name, path, "**failed**")
         raise
