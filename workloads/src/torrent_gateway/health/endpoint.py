@@ -55,7 +55,9 @@ class HealthSources:
     authenticator: Callable[[], Authentication | None] = lambda: None
     diagnostics: Callable[[], Mapping[str, DiagnosticsSection]] = dict
     alerts: bool = False
-    sinks: list[AlertSink] = dataclasses.field(default_factory=lambda: [log_sink])
+    # Called again when the process starts: what delivers alerts (a Nostr DM sender, say) may be
+    # installed after the app is built.
+    sinks: Callable[[], list[AlertSink]] = lambda: [log_sink]
 
 
 def service_sources(
@@ -76,7 +78,7 @@ def service_sources(
         authenticator=lambda: services.authenticator,
         diagnostics=lambda: {"chunk_cache": chunk_cache, **services.diagnostics},
         alerts=alerts,
-        sinks=alert_sinks(services),
+        sinks=lambda: alert_sinks(services),
     )
 
 
@@ -123,7 +125,12 @@ async def health_response(monitor: HealthMonitor, required: frozenset[str] = REQ
 def create_health_router(sources: HealthSources) -> tuple[APIRouter, HealthMonitor]:
     """The endpoints above over ``sources``, and the monitor they share."""
     settings = sources.settings
-    monitor = HealthMonitor(sources.probes, settings.monitoring.alert_threshold, sources.sinks)
+    monitor = HealthMonitor(sources.probes, settings.monitoring.alert_threshold, sources.sinks())
+
+    async def resolve_sinks() -> None:
+        monitor.sinks = sources.sinks()
+
+    sources.supervisor.on_start(resolve_sinks)
     if sources.alerts:
         sources.supervisor.keep_running(
             "health-monitor", lambda: monitor.run(settings.monitoring.probe_interval)
