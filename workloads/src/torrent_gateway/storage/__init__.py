@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 from ..config import StorageSettings
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnavailable
+from .base import ObjectInfo, ObjectNotFound, ObjectStore, ObjectUpload, StoreError, StoreUnavailable
 
 __all__ = [
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
+    "ObjectUpload",
     "StoreError",
     "StoreUnavailable",
     "open_store",

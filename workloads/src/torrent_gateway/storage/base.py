@@ -10,11 +10,16 @@ Contract (checked by one test suite against every backend):
 * ``list`` yields keys under a prefix in lexicographic order, without staging garbage.
 * Missing objects raise :class:`ObjectNotFound`; a backend that cannot be reached raises
   :class:`StoreUnavailable`, so callers can answer 503 instead of 500.
+* An object written in parts (``begin_upload``) appears whole at ``complete`` and never before;
+  ``abort`` leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +44,79 @@ class ObjectInfo:
     modified: float
 
 
+class ObjectUpload(abc.ABC):
+    """One object written in numbered parts, side by side, that appears whole at ``complete``.
+
+    Parts are numbered from 1 in the order of the bytes; every part but the last has the same
+    size (S3 wants at least 5 MiB each). ``write_part`` calls may overlap. Until ``complete``
+    nothing is visible under the key; ``abort`` (also after a failed part) leaves nothing.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @abc.abstractmethod
+    async def write_part(self, number: int, offset: int, data: memoryview) -> None:
+        """Store part ``number`` (from 1), whose bytes start at ``offset`` of the object."""
+
+    @abc.abstractmethod
+    async def complete(self) -> None:
+        """Make the object visible, made of every part written (a gap in the numbers fails)."""
+
+    @abc.abstractmethod
+    async def abort(self) -> None:
+        """Drop the parts; safe to call more than once and after ``complete`` failed."""
+
+
+class StagedUpload(ObjectUpload):
+    """An upload in parts into a staging file, stored with ``put_file`` at ``complete`` (the
+    filesystem store's ``put_file`` syncs and renames it into place)."""
+
+    def __init__(self, store: ObjectStore, key: str) -> None:
+        super().__init__(key)
+        self._store = store
+        fd, path = tempfile.mkstemp(dir=store.staging_dir(), prefix="parts-")
+        self._fd: int | None = fd
+        self._path = path
+        self._parts: set[int] = set()
+
+    async def write_part(self, number: int, offset: int, data: memoryview) -> None:
+        if self._fd is None:
+            raise StoreError(f"upload of {self.key} is closed")
+        fd = self._fd
+        await asyncio.to_thread(_pwrite_all, fd, data, offset)
+        self._parts.add(number)
+
+    async def complete(self) -> None:
+        if self._fd is None:
+            raise StoreError(f"upload of {self.key} is closed")
+        if self._parts != set(range(1, len(self._parts) + 1)):
+            raise StoreError(f"upload of {self.key} is missing parts")
+        os.close(self._fd)
+        self._fd = None
+        await self._store.put_file(self.key, Path(self._path))
+
+    async def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        await asyncio.to_thread(Path(self._path).unlink, missing_ok=True)
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    written = 0
+    while written < len(data):
+        written += os.pwrite(fd, data[written:], offset + written)
+
+
 class ObjectStore(abc.ABC):
     """Async object store; implementations do their blocking I/O off the event loop."""
 
     name: str = "abstract"
+    # True where a large file is best kept as one object written in parts (S3: each object costs
+    # the server a request to write and another to read, and a single GET streams a whole
+    # download); False where an object per chunk costs nothing extra (a directory).
+    whole_file_objects: bool = False
     # Objects a sequential reader (a download of a chunked file) may keep in flight ahead of the
     # one it serves: a store with a network round trip per read (S3) is latency-bound without it.
     # The reader also caps all streams' read-ahead together (content.READ_AHEAD_SHARE).
@@ -88,6 +162,10 @@ class ObjectStore(abc.ABC):
             return False
         await self.put_bytes_deferred(key, data, sha256=sha256)
         return True
+
+    def begin_upload(self, key: str) -> ObjectUpload:
+        """Start an object written in parts (see :class:`ObjectUpload`)."""
+        return StagedUpload(self, key)
 
     async def make_durable(self, keys: list[str]) -> None:
         """Return once every named object is on stable storage (no-op where puts are durable already)."""
