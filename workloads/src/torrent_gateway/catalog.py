@@ -6,7 +6,8 @@ Indexes (all rebuildable from the manifests by :meth:`Catalog.reindex`):
 * ``idx:owner:<pubkey>``    sorted set sha256 → time the owner added it
 * ``idx:owners``            sorted set pubkey → last upload time
 * ``idx:infohash``          hash infohash hex → sha256 (v1 and v2)
-* ``idx:refs:<blob sha>``   sorted set file sha256 → 1 for every file whose bytes use that blob
+* ``idx:refs:<blob sha>``   sorted set file sha256 → 1 for every file whose bytes hold that blob
+  (the file itself, or each of its chunks, whether stored as blobs or inside its data object)
 
 Other components react to files appearing and disappearing through the ``on_added`` and
 ``on_removed`` hooks (tracker registration, DHT announce, Nostr events, HLS).
@@ -109,8 +110,8 @@ class Catalog:
         for owner, added in manifest.owners.items():
             await self.state.zadd(f"idx:owner:{owner}", manifest.sha256, added)
             await self.state.zadd("idx:owners", owner, added)
-        for key in manifest.object_keys():
-            await self.state.zadd(f"idx:refs:{key.removeprefix('blobs/')}", manifest.sha256, 1)
+        for digest in manifest.blob_hashes():
+            await self.state.zadd(f"idx:refs:{digest}", manifest.sha256, 1)
 
     async def remove_owner(self, sha256: str, owner: str) -> tuple[bool, bool]:
         """Drop ``owner``; returns (was_owner, file_deleted). The file goes with its last owner,
@@ -142,13 +143,17 @@ class Catalog:
                 await self.state.hdel("idx:infohash", manifest.infohash_v2[:40])
             for owner in manifest.owners:
                 await self.state.zrem(f"idx:owner:{owner}", sha256)
-            for key in manifest.object_keys():
-                blob = key.removeprefix("blobs/")
+            for blob in manifest.blob_hashes():
                 await self.state.zrem(f"idx:refs:{blob}", sha256)
-                if await self.state.zcard(f"idx:refs:{blob}") == 0 and not await self.store.exists(
-                    manifest_key(blob)
+                if (
+                    manifest.data_key is None
+                    and await self.state.zcard(f"idx:refs:{blob}") == 0
+                    and not await self.store.exists(manifest_key(blob))
                 ):
                     await self.store.delete(blob_key(blob))
+            if manifest.data_key is not None:
+                # A file's data object is its own (same bytes uploaded again reuse the record).
+                await self.store.delete(manifest.data_key)
             await self.store.delete(torrent_key(sha256))
             async for key in self.store.list(hls_prefix(sha256)):
                 await self.store.delete(key)

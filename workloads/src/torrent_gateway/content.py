@@ -4,8 +4,13 @@ Chunked files are read chunk by chunk through a bounded LRU cache of hot chunks 
 and range clients ask for the same pieces again and again); whole blobs are read in large
 blocks straight from the store without caching, so memory stays flat whatever the file size.
 
-On a store with a round trip per read (S3), a sequential reader keeps the next chunks in
-flight. Those reads share one budget per process, a quarter of the chunk cache
+A chunked file kept as one object (``Manifest.data_key``, on S3) is streamed with one ranged read
+for any span longer than a chunk, past the cache; a span inside one chunk (a WebSeed piece, a
+seeder's request, a Blossom range), and any span of a file small against the cache, go through the
+cache chunk by chunk (each chunk a range of the object).
+
+On a store with a round trip per read (S3), a sequential reader of a file stored chunk by chunk
+keeps the next chunks in flight. Those reads share one budget per process, a quarter of the chunk cache
 (:data:`READ_AHEAD_SHARE`): a single download may run up to ``store.read_ahead`` chunks ahead,
 and a hundred concurrent downloads still hold no more read-ahead memory than one budget.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from prometheus_client import Counter
 
@@ -23,6 +28,13 @@ from .manifest import Manifest, blob_key
 from .storage import ObjectStore
 
 READ_BLOCK = 1024 * 1024
+# A file kept as one object is read chunk by chunk through the cache when it is this small against the
+# cache (a hot small file is then read from the store once, and stays served while the store is down);
+# a larger one would only push everything else out of the cache, so it streams past it.
+SMALL_SHARE = 8
+# Blocks of a streamed read of a data object: larger than READ_BLOCK since each costs a hop to the
+# store's thread pool and an event of the HTTP server; two are in memory per stream.
+STREAM_BLOCK = 4 * 1024 * 1024
 # Read-ahead bytes of all streams together, as a fraction of the chunk cache: chunks read ahead land
 # in the cache anyway, so the budget only bounds what a burst of streams holds beyond it.
 READ_AHEAD_SHARE = 4
@@ -87,9 +99,12 @@ class ContentReader:
         self.read_ahead_budget = cache.max_bytes // READ_AHEAD_SHARE
         self.read_ahead_bytes = 0  # reserved by chunks read ahead and not yet consumed
 
-    async def chunk(self, digest: str) -> bytes | memoryview:
+    async def chunk(self, digest: str, source: tuple[str, int, int] | None = None) -> bytes | memoryview:
         """A whole chunk, from the cache or the store (concurrent misses share one read); a
-        read-only view of the stored bytes where the store gives one (no copy)."""
+        read-only view of the stored bytes where the store gives one (no copy).
+
+        ``source`` is (key, offset, length) when the chunk is a range of its file's data object
+        rather than the blob ``blobs/<digest>``."""
         cached = self.cache.get(digest)
         if cached is not None:
             return cached
@@ -99,7 +114,10 @@ class ContentReader:
         future: asyncio.Future[bytes | memoryview] = asyncio.get_running_loop().create_future()
         self._loading[digest] = future
         try:
-            data = await self.store.get_view(blob_key(digest))
+            if source is None:
+                data = await self.store.get_view(blob_key(digest))
+            else:
+                data = await self.store.read_range(*source)
             self.cache.put(digest, data)
             future.set_result(data)
             return data
@@ -114,12 +132,22 @@ class ContentReader:
         self, manifest: Manifest, start: int, end: int, block: int = READ_BLOCK
     ) -> AsyncIterator[bytes | memoryview]:
         """Bytes ``start``..``end`` inclusive of the file."""
-        if manifest.kind == "blob":
+        if manifest.kind == "blob" and manifest.data_key is None:
             async for data in self.store.iter_range(blob_key(manifest.sha256), start, end, block):
                 yield data
             return
         first = start // manifest.chunk_size
         last = end // manifest.chunk_size
+        if manifest.data_key is not None and not (
+            manifest.kind == "chunked"
+            and (first == last or manifest.size <= self.cache.max_bytes // SMALL_SHARE)
+        ):
+            base = manifest.data_offset
+            async for data in self.store.iter_range(
+                manifest.data_key, base + start, base + end, max(block, STREAM_BLOCK)
+            ):
+                yield data
+            return
         # Chunks after the one being sent are fetched meanwhile when the store asks for it (S3:
         # one round trip per chunk), as far as the shared budget allows; they go through ``chunk``
         # so the cache and shared loads apply. A chunk the budget refuses is read when its turn comes.
@@ -133,12 +161,12 @@ class ContentReader:
                     if self.read_ahead_bytes + reserve > self.read_ahead_budget:
                         break
                     self.read_ahead_bytes += reserve
-                    task = asyncio.ensure_future(self.chunk(manifest.chunks[upcoming]))
+                    task = asyncio.ensure_future(self._chunk_of(manifest, upcoming))
                     ahead[upcoming] = (task, reserve)
                 offset, length = manifest.chunk_span(index)
                 loading = ahead.pop(index, None)
                 if loading is None:
-                    chunk = await self.chunk(manifest.chunks[index])
+                    chunk = await self._chunk_of(manifest, index)
                 else:
                     task, reserve = loading
                     try:
@@ -159,6 +187,12 @@ class ContentReader:
             # the budget returns when they finish.
             for task, reserve in ahead.values():
                 task.add_done_callback(functools.partial(self._release, reserve))
+
+    def _chunk_of(self, manifest: Manifest, index: int) -> Awaitable[bytes | memoryview]:
+        if manifest.data_key is None:
+            return self.chunk(manifest.chunks[index])
+        offset, length = manifest.chunk_span(index)
+        return self.chunk(manifest.chunks[index], (manifest.data_key, offset, length))
 
     def _release(self, reserve: int, task: asyncio.Task[bytes | memoryview]) -> None:
         self.read_ahead_bytes -= reserve

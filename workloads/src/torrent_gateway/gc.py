@@ -1,7 +1,7 @@
 """Garbage collection: remove bytes no manifest needs, and files past their retention age.
 
-What a pass removes, once older than ``gc.grace_period``: blobs referenced by no manifest (chunks
-of aborted or crashed uploads, bytes of deleted files), torrents and HLS output of files that no
+What a pass removes, once older than ``gc.grace_period``: blobs and whole-file objects (``data/``)
+referenced by no manifest (chunks and objects of aborted or crashed uploads, bytes of deleted files), torrents and HLS output of files that no
 longer exist. The manifests are the source of truth, not the state indexes. An upload in flight
 is protected three ways: its chunks are young (grace period), it is registered in the ingestor's
 in-flight set (same process), and manifests that appear while the pass runs are re-read before
@@ -15,10 +15,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from .manifest import Manifest, manifest_key
+from .manifest import DATA_PREFIX, Manifest, manifest_key
 from .services import Services
 
 log = logging.getLogger(__name__)
+BLOB_PREFIX = "blobs/"
 
 
 @dataclass
@@ -36,10 +37,10 @@ async def _live_manifests(services: Services) -> dict[str, Manifest]:
     return {m.sha256: m for m in [m async for m in services.catalog.iter_manifests()]}
 
 
-def _referenced_blobs(manifests: dict[str, Manifest]) -> set[str]:
+def _referenced_keys(manifests: dict[str, Manifest]) -> set[str]:
     referenced: set[str] = set()
     for manifest in manifests.values():
-        referenced.update(key.removeprefix("blobs/") for key in manifest.object_keys())
+        referenced.update(manifest.object_keys())
     return referenced
 
 
@@ -65,31 +66,33 @@ async def collect_garbage(
                 manifests.pop(manifest.sha256)
                 report.files_expired += 1
 
-    candidates: list[tuple[str, int]] = []
-    async for key in store.list("blobs/"):
-        digest = key.removeprefix("blobs/")
-        if digest in services.ingestor.inflight_chunks:
-            continue
-        info = await store.stat(key)
-        if info is None:
-            continue
-        if now - info.modified < grace:
-            report.kept_young += 1
-            continue
-        candidates.append((digest, info.size))
+    # Chunk and file blobs are in flight under their digest, a whole-file object under its key.
+    candidates: list[tuple[str, str, int]] = []
+    for prefix in (BLOB_PREFIX, DATA_PREFIX):
+        async for key in store.list(prefix):
+            name = key.removeprefix(BLOB_PREFIX) if prefix == BLOB_PREFIX else key
+            if name in services.ingestor.inflight_chunks:
+                continue
+            info = await store.stat(key)
+            if info is None:
+                continue
+            if now - info.modified < grace:
+                report.kept_young += 1
+                continue
+            candidates.append((key, name, info.size))
 
     # Snapshot what uploads are committing now, then re-read the manifests: a manifest written
     # after this read belongs to an upload that was already in flight at the snapshot.
     in_flight = set(services.ingestor.inflight_chunks)
     live_manifests = await _live_manifests(services)
-    referenced = _referenced_blobs(live_manifests)
-    for digest, size in candidates:
-        if digest in referenced or digest in in_flight or digest in services.ingestor.inflight_chunks:
+    referenced = _referenced_keys(live_manifests)
+    for key, name, size in candidates:
+        if key in referenced or name in in_flight or name in services.ingestor.inflight_chunks:
             continue
-        if await store.delete(f"blobs/{digest}"):
+        if await store.delete(key):
             report.blobs_removed += 1
             report.bytes_freed += size
-            report.removed_keys.append(f"blobs/{digest}")
+            report.removed_keys.append(key)
 
     live = set(live_manifests) | in_flight
 

@@ -2,7 +2,11 @@
 
 A manifest at ``manifests/<sha256>.json`` is the source of truth: until it exists the file
 does not exist. Blob files have one object ``blobs/<sha256>``; chunked files list their
-chunk hashes in order, each chunk stored as the blob ``blobs/<chunk sha256>``.
+chunk hashes in order. Where the chunks' bytes are depends on the store the file was uploaded to:
+each chunk as the blob ``blobs/<chunk sha256>`` (a directory: an object costs nothing), or the whole
+file as one object ``data/<upload id>`` named by ``data_key`` (S3: one multipart object, read by
+one GET, where an object per chunk cost the server a request per 2 MiB both ways). Either way a
+chunk is also a Blossom blob, found through the file that holds it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,15 @@ def is_sha256(value: str) -> bool:
 
 def blob_key(sha256: str) -> str:
     return f"blobs/{sha256}"
+
+
+def data_key(upload_id: str) -> str:
+    """Where a chunked file written as one object lives (the id is random: the file's hash is not
+    known until its last byte, and S3 names an object when its upload begins)."""
+    return f"data/{upload_id}"
+
+
+DATA_PREFIX = "data/"
 
 
 def manifest_key(sha256: str) -> str:
@@ -54,6 +67,17 @@ class Manifest(BaseModel):
     kind: Literal["blob", "chunked"]
     chunk_size: int
     chunks: list[str] = Field(default_factory=list, description="chunk sha256s in order (chunked only)")
+    data_key: str | None = Field(
+        None,
+        description="chunked files kept as one object: its key (the chunks are its consecutive ranges); "
+        "None: each chunk is the blob blobs/<chunk sha256>",
+    )
+    data_offset: int = Field(
+        0,
+        exclude=True,
+        description="a chunk served on its own out of its file's data object: where it starts there "
+        "(a record made for serving, never stored)",
+    )
     piece_length: int
     infohash: str = Field(description="BitTorrent v1 infohash, hex")
     infohash_v2: str | None = None
@@ -72,10 +96,16 @@ class Manifest(BaseModel):
     announcements: list[Announcement] = Field(default_factory=list)
 
     def object_keys(self) -> list[str]:
-        """Every blob key holding this file's bytes."""
+        """Every object key holding this file's bytes."""
+        if self.data_key is not None:
+            return [self.data_key]
         if self.kind == "blob":
             return [blob_key(self.sha256)]
         return [blob_key(chunk) for chunk in self.chunks]
+
+    def blob_hashes(self) -> list[str]:
+        """The hashes under which this file's bytes are Blossom blobs: the file's own, or its chunks'."""
+        return [self.sha256] if self.kind == "blob" else list(dict.fromkeys(self.chunks))
 
     def chunk_span(self, index: int) -> tuple[int, int]:
         """(offset, length) of chunk ``index`` within the file."""

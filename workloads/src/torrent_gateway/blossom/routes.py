@@ -164,9 +164,11 @@ def split_blob(value: str) -> str:
     return sha
 
 
-def chunk_manifest(sha256: str, size: int) -> Manifest:
+def chunk_manifest(sha256: str, size: int, *, data_key: str | None = None, data_offset: int = 0) -> Manifest:
     """A read-only view of a bare blob (a chunk of a large file) for the range-serving code."""
     return Manifest(
+        data_key=data_key,
+        data_offset=data_offset,
         sha256=sha256,
         size=size,
         name=sha256,
@@ -271,9 +273,15 @@ class Blossom:
         manifest = await self.services.catalog.get(sha256)
         if manifest is not None:
             return manifest
-        # A chunk of a large file is a blob too, while some file references it.
-        if await self.services.state.zcard(f"idx:refs:{sha256}") == 0:
+        # A chunk of a large file is a blob too, while some file references it: stored on its own,
+        # or as a range of the file's data object.
+        holders = await self.services.state.zrange(f"idx:refs:{sha256}", 0, 0)
+        if not holders:
             return None
+        holder = await self.services.catalog.get(holders[0][0])
+        if holder is not None and holder.data_key is not None and sha256 in holder.chunks:
+            offset, length = holder.chunk_span(holder.chunks.index(sha256))
+            return chunk_manifest(sha256, length, data_key=holder.data_key, data_offset=offset)
         info = await self.services.store.stat(blob_key(sha256))
         if info is None or info.size == 0:
             return None

@@ -6,8 +6,10 @@ piece-aligned batches and hashes each batch off the event loop while the next on
 SHA-1 per piece and the chunk SHA-256s (and v2 leaves when hybrid torrents are on) in two
 more — hashlib releases the GIL, so they run in parallel on every core. Small files go to a
 staging file that becomes ``blobs/<sha256>`` with one atomic move; large ones are written as
-content-addressed chunk blobs, a batch's chunks side by side as soon as they are hashed. The
-manifest is written last, so an upload that fails, is aborted or crashes is never visible.
+content-addressed chunk blobs, a batch's chunks side by side as soon as they are hashed, or, on a
+store that keeps a large file whole (S3), as one object written in parts, a batch per part, that
+appears only when the upload completes. The manifest is written last, so an upload that fails, is
+aborted or crashes is never visible.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import tempfile
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,8 +28,8 @@ from typing import TYPE_CHECKING
 
 from ..bencode import bencode
 from ..config import Settings
-from ..manifest import Manifest, blob_key, torrent_key
-from ..storage import ObjectStore
+from ..manifest import Manifest, blob_key, data_key, torrent_key
+from ..storage import ObjectStore, ObjectUpload
 from .merkle import MerkleFile
 from .naming import guess_mime_type, safe_file_name
 from .torrent import build_info, infohash_v1, infohash_v2, render_metainfo
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TARGET_BATCH = 8 * 1024 * 1024
 BATCHES_IN_FLIGHT = 4  # 8 MiB each: bounded memory whatever the file size
+# S3 numbers the parts of one object 1..10000; a file kept whole needs batches large enough for its limit.
+MAX_PARTS = 10000
 
 
 class IngestError(Exception):
@@ -99,6 +104,14 @@ class IngestSession:
         self.threshold = storage.blob_threshold
         self.hybrid = storage.hybrid_torrents
         self.batch_size = self.chunk_size * max(1, TARGET_BATCH // self.chunk_size)
+        # A large file on a store that keeps it whole: one object written in parts, a batch each.
+        self.whole = self.store.whole_file_objects
+        if self.whole:
+            chunks_per_part = -(-limit // (MAX_PARTS * self.chunk_size))
+            self.batch_size = max(self.batch_size, chunks_per_part * self.chunk_size)
+        self._upload: ObjectUpload | None = None
+        self._upload_completed = False
+        self._parts = 0  # parts handed to the upload so far
         self.size = 0
         self.head = b""
         self._pending: list[bytes] = []
@@ -176,14 +189,27 @@ class IngestSession:
         while len(self._batches) >= BATCHES_IN_FLIGHT:
             await self._retire_oldest_batch()
         previous_hash, previous_step = self._batches[-1][:2] if self._batches else (None, None)
-        step = self._chunk_batch if self.chunked else self._blob_batch
+        if not self.chunked:
+            step = self._blob_batch(previous_step, batch)
+        elif self.whole:
+            step = self._part_batch(previous_step, batch, self._next_part())
+        else:
+            step = self._chunk_batch(previous_step, batch)
         self._batches.append(
             (
                 asyncio.ensure_future(self._hash_file(previous_hash, batch)),
-                asyncio.ensure_future(step(previous_step, batch)),
+                asyncio.ensure_future(step),
                 buffer,
             )
         )
+
+    def _next_part(self) -> tuple[int, int]:
+        """(number, offset) of the next part of the whole-file object; parts are whole batches."""
+        number, offset = self._parts + 1, self._parts * self.batch_size
+        self._parts += 1
+        if self._upload is None:
+            self._upload = self.store.begin_upload(data_key(uuid.uuid4().hex))
+        return number, offset
 
     async def _retire_oldest_batch(self) -> None:
         hashing, step, buffer = self._batches.popleft()
@@ -221,6 +247,28 @@ class IngestSession:
         if self._merkle is not None:
             await asyncio.to_thread(self._merkle_pieces, view, spans)
         for digest, sha1, _, _ in hashed:
+            self._pieces.append(sha1)
+            self._chunks.append(digest)
+
+    async def _part_batch(
+        self, previous: asyncio.Future[None] | None, view: memoryview, part: tuple[int, int]
+    ) -> None:
+        # The batch is one part of the file's object: written while its chunks are hashed.
+        assert self._upload is not None
+        spans = [
+            (start, min(start + self.chunk_size, len(view))) for start in range(0, len(view), self.chunk_size)
+        ]
+        half = (len(spans) + 1) // 2
+        first, second, _ = await asyncio.gather(
+            asyncio.to_thread(self._hash_chunks, view, spans[:half]),
+            asyncio.to_thread(self._hash_chunks, view, spans[half:]),
+            self._upload.write_part(part[0], part[1], view),
+        )
+        if previous is not None:
+            await previous
+        if self._merkle is not None:
+            await asyncio.to_thread(self._merkle_pieces, view, spans)
+        for digest, sha1, _, _ in first + second:
             self._pieces.append(sha1)
             self._chunks.append(digest)
 
@@ -279,7 +327,20 @@ class IngestSession:
         self.chunked = True
         try:
             with await asyncio.to_thread(open, staged, "rb") as handle:
-                while block := await asyncio.to_thread(handle.read, self.chunk_size):
+                if self.whole:
+                    # Staged batches were whole batches: each becomes a part, in order.
+                    while block := await asyncio.to_thread(handle.read, self.batch_size):
+                        view = memoryview(block)
+                        spans = [
+                            (start, min(start + self.chunk_size, len(view)))
+                            for start in range(0, len(view), self.chunk_size)
+                        ]
+                        hashed = await asyncio.to_thread(self._hash_chunks, view, spans)
+                        self._chunks.extend(digest for digest, _, _, _ in hashed)
+                        number, offset = self._next_part()
+                        assert self._upload is not None
+                        await self._upload.write_part(number, offset, view)
+                while not self.whole and (block := await asyncio.to_thread(handle.read, self.chunk_size)):
                     digest = await asyncio.to_thread(_sha256_hex, block)
                     self._chunks.append(digest)
                     await self._store_chunk(digest, memoryview(block))
@@ -317,18 +378,26 @@ class IngestSession:
             if existing is not None:
                 self._discard_staging()
                 self._release_chunks(delete=False)
+                await self._drop_upload()
                 # Anonymous too: the catalog records that someone relies on these bytes without
                 # owning them, so no owner can delete them from under that someone.
                 return await self.ingestor.catalog.publish(existing, owner)
             inflight = self.ingestor.inflight_chunks
-            inflight[sha256] += 1  # the whole-file blob is being committed: the GC keeps its hands off
+            # The whole-file blob or object is being committed: the GC keeps its hands off.
+            committing = [sha256] + ([self._upload.key] if self._upload is not None else [])
+            for name in committing:
+                inflight[name] += 1
             try:
                 manifest = await self._store(sha256)
                 record, created = await self.ingestor.catalog.publish(manifest, owner)
+                if not created and manifest.data_key is not None and record.data_key != manifest.data_key:
+                    # Another upload of the same bytes was published first: ours is not needed.
+                    await self._drop_upload()
             finally:
-                inflight[sha256] -= 1
-                if inflight[sha256] <= 0:
-                    del inflight[sha256]
+                for name in committing:
+                    inflight[name] -= 1
+                    if inflight[name] <= 0:
+                        del inflight[name]
             self._release_chunks(delete=False)
             self._done = True
             return record, created
@@ -337,7 +406,10 @@ class IngestSession:
             raise
 
     async def _store(self, sha256: str) -> Manifest:
-        if self.chunked:
+        if self.chunked and self._upload is not None:
+            await self._upload.complete()
+            self._upload_completed = True
+        elif self.chunked:
             # Chunks were written without a sync each; make them all durable before the manifest exists.
             try:
                 await self.store.make_durable([blob_key(digest) for digest in dict.fromkeys(self._chunks)])
@@ -375,6 +447,7 @@ class IngestSession:
             kind="chunked" if self.chunked else "blob",
             chunk_size=self.chunk_size,
             chunks=list(self._chunks) if self.chunked else [],
+            data_key=self._upload.key if self.chunked and self._upload is not None else None,
             piece_length=self.chunk_size,
             infohash=infohash_v1(info),
             infohash_v2=infohash_v2(info),
@@ -382,6 +455,16 @@ class IngestSession:
             private=self.private,
             announce_dht=self.announce_dht,
         )
+
+    async def _drop_upload(self) -> None:
+        """Remove this session's whole-file object: abort its upload, or delete it once completed."""
+        upload, self._upload = self._upload, None
+        if upload is None:
+            return
+        if self._upload_completed:
+            await _best_effort(upload.key, self.store.delete(upload.key))
+        else:
+            await _best_effort(f"the parts of {upload.key}", upload.abort())
 
     def _discard_staging(self) -> None:
         if self._staging_fd is not None:
@@ -414,6 +497,7 @@ class IngestSession:
         await asyncio.gather(*pending, return_exceptions=True)
         self._batches.clear()
         self._discard_staging()
+        await self._drop_upload()
         state = self.ingestor.catalog.state
         for digest in self._release_chunks(delete=True):
             try:
@@ -421,6 +505,15 @@ class IngestSession:
                     await self.store.delete(blob_key(digest))
             except Exception:  # cleanup is best effort; the GC pass removes what is left
                 log.warning("could not remove chunk %s of an aborted upload", digest)
+
+
+async def _best_effort(what: str, action: Awaitable[object]) -> None:
+    try:
+        await action
+    except (
+        Exception
+    ):  # cleanup is best effort; the GC pass (or the bucket's lifecycle rule) removes what is left
+        log.warning("could not remove %s", what)
 
 
 def _sha256_hex(data: bytes) -> str:

@@ -352,7 +352,10 @@ class Seeder:
         try:
             if manifest.kind == "chunked":
                 for index, digest in enumerate(manifest.chunks):
-                    data = await self.store.get_bytes(blob_key(digest))
+                    if manifest.data_key is None:
+                        data = await self.store.get_bytes(blob_key(digest))
+                    else:
+                        data = await self.store.read_range(manifest.data_key, *manifest.chunk_span(index))
                     if (
                         hashlib.sha256(data).hexdigest() != digest
                         or len(data) != manifest.chunk_span(index)[1]

@@ -1,0 +1,223 @@
+"""A large file on S3 is one object written in parts (``data/<id>``), not an object per chunk.
+
+Checked on a real gateway (the serve composition) over a real MinIO: the upload leaves exactly one
+object of the file's size and no chunk blobs; downloads, ranges across chunk boundaries and
+multi-range answers are byte-exact; each chunk is still a Blossom blob; the same bytes uploaded
+again leave no second object and no pending multipart upload; an upload cut off mid-body leaves
+nothing; deleting the file removes its object; the garbage collector removes an object no manifest
+names and keeps the ones that are named; files stored chunk by chunk before this layout still read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from torrent_gateway.gc import collect_garbage
+from torrent_gateway.manifest import Manifest, blob_key, manifest_key
+from torrent_gateway.storage.base import ObjectUpload
+
+from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.minio import MinioServer
+
+from .test_s3 import pending_uploads
+
+CHUNK = 64 * 1024
+SIZE = 3 * 1024 * 1024 + 12345  # 49 chunks, the last one short
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, minio_server: MinioServer) -> Iterator[RunningGateway]:
+    bucket = f"whole-{os.urandom(6).hex()}"
+    with running_gateway(
+        tmp_path / "data",
+        serve=True,
+        storage={
+            "backend": "s3",
+            "blob_threshold": 200_000,
+            "chunk_size": CHUNK,
+            "s3": {
+                "endpoint": minio_server.endpoint,
+                "bucket": bucket,
+                "access_key": minio_server.access_key,
+                "secret_key": minio_server.secret_key,
+                "cache_dir": str(tmp_path / "cache"),
+            },
+        },
+        # A cache small against the file: whole downloads stream past it, single pieces go through it.
+        gateway={"chunk_cache_bytes": 1024 * 1024},
+        gc={"enabled": False},
+    ) as running:
+        yield running
+
+
+def recorded_uploads(gateway: RunningGateway) -> list[str]:
+    """Record the key of every object the gateway begins to write in parts."""
+    store = gateway.services.store
+    keys: list[str] = []
+    original = store.begin_upload
+
+    def begin_upload(key: str) -> ObjectUpload:
+        keys.append(key)
+        return original(key)
+
+    store.begin_upload = begin_upload  # type: ignore[method-assign]
+    return keys
+
+
+def run(gateway: RunningGateway, coroutine: Any) -> Any:
+    """Run a coroutine on the gateway's own event loop (its store's connections live there)."""
+    loop = gateway.server.server.servers[0].get_loop()
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result(60)
+
+
+async def listing(gateway: RunningGateway, prefix: str) -> list[str]:
+    return [key async for key in gateway.services.store.list(prefix)]
+
+
+def upload(gateway: RunningGateway, data: bytes, name: str = "big.bin") -> dict[str, Any]:
+    response = httpx.put(f"{gateway.url}/api/upload?name={name}", content=data, timeout=60)
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_a_large_file_is_one_object_and_reads_back_exactly(gateway: RunningGateway) -> None:
+    data = os.urandom(SIZE)
+    sha = upload(gateway, data)["sha256"]
+    manifest = run(gateway, gateway.services.catalog.get(sha))
+    assert manifest.kind == "chunked" and manifest.data_key is not None
+    assert len(manifest.chunks) == -(-SIZE // CHUNK)
+    assert run(gateway, listing(gateway, "data/")) == [manifest.data_key]
+    assert run(gateway, listing(gateway, "blobs/")) == []
+    info = run(gateway, gateway.services.store.stat(manifest.data_key))
+    assert info.size == SIZE
+
+    url = f"{gateway.url}/api/download/{sha}"
+    assert hashlib.sha256(httpx.get(url, timeout=60).content).hexdigest() == sha
+    for start, end in [(0, 0), (CHUNK - 5, CHUNK + 5), (10, 5 * CHUNK + 17), (SIZE - 100, SIZE - 1), (3, 70)]:
+        response = httpx.get(url, headers={"Range": f"bytes={start}-{end}"}, timeout=60)
+        assert response.status_code == 206
+        assert response.content == data[start : end + 1], (start, end)
+    response = httpx.get(url, headers={"Range": f"bytes=0-9,{2 * CHUNK}-{3 * CHUNK + 9}"}, timeout=60)
+    assert response.status_code == 206
+    assert data[:10] in response.content and data[2 * CHUNK : 3 * CHUNK + 10] in response.content
+
+    # Every chunk is still a Blossom blob, served out of the file's object.
+    for index in (0, 17, len(manifest.chunks) - 1):
+        digest = manifest.chunks[index]
+        blob = httpx.get(f"{gateway.url}/{digest}", timeout=30)
+        assert blob.status_code == 200, blob.text
+        assert blob.content == data[index * CHUNK : (index + 1) * CHUNK]
+        assert hashlib.sha256(blob.content).hexdigest() == digest
+        ranged = httpx.get(f"{gateway.url}/{digest}", headers={"Range": "bytes=100-199"}, timeout=30)
+        assert ranged.status_code == 206 and ranged.content == data[index * CHUNK + 100 : index * CHUNK + 200]
+
+
+def test_the_same_bytes_again_leave_no_second_object(
+    gateway: RunningGateway, minio_server: MinioServer
+) -> None:
+    keys = recorded_uploads(gateway)
+    data = os.urandom(SIZE)
+    first = upload(gateway, data, "one.bin")
+    second = upload(gateway, data, "two.bin")
+    assert first["sha256"] == second["sha256"]
+    assert len(keys) == 2
+    manifest = run(gateway, gateway.services.catalog.get(first["sha256"]))
+    assert run(gateway, listing(gateway, "data/")) == [manifest.data_key]
+    bucket = gateway.services.store.bucket  # type: ignore[attr-defined]
+    for key in keys:
+        assert pending_uploads(minio_server, bucket, key) == []
+
+
+def test_an_upload_cut_off_mid_body_leaves_nothing(
+    gateway: RunningGateway, minio_server: MinioServer
+) -> None:
+    keys = recorded_uploads(gateway)
+    host, port = gateway.url.removeprefix("http://").split(":")
+    size = 40 * 1024 * 1024  # parts are batches of 8 MiB: two are written before the cut
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"PUT /api/upload?name=cut.bin HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\n\r\n".encode()
+        )
+        sock.sendall(os.urandom(size // 2))
+        time.sleep(1.0)
+    bucket = gateway.services.store.bucket  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not keys or pending_uploads(minio_server, bucket, keys[0])):
+        time.sleep(0.2)
+    assert keys, "the upload never began writing parts"
+    assert pending_uploads(minio_server, bucket, keys[0]) == []
+    assert run(gateway, listing(gateway, "data/")) == []
+    assert run(gateway, listing(gateway, "manifests/")) == []
+
+
+def test_deleting_the_file_removes_its_object(gateway: RunningGateway) -> None:
+    sha = upload(gateway, os.urandom(SIZE))["sha256"]
+    manifest = run(gateway, gateway.services.catalog.get(sha))
+    assert run(gateway, gateway.services.catalog.delete_file(sha)) is not None
+    assert run(gateway, gateway.services.store.stat(manifest.data_key)) is None
+    assert run(gateway, listing(gateway, "data/")) == []
+    assert httpx.get(f"{gateway.url}/{manifest.chunks[0]}", timeout=30).status_code == 404
+
+
+def test_the_collector_removes_unnamed_objects_only(gateway: RunningGateway) -> None:
+    sha = upload(gateway, os.urandom(SIZE))["sha256"]
+    live = run(gateway, gateway.services.catalog.get(sha)).data_key
+
+    async def orphan() -> str:
+        # An upload that completed and then crashed before its manifest was written.
+        upload = gateway.services.store.begin_upload("data/" + "ab" * 16)
+        await upload.write_part(1, 0, memoryview(os.urandom(1000)))
+        await upload.complete()
+        return upload.key
+
+    orphaned = run(gateway, orphan())
+    grace = gateway.settings.gc.grace_period
+    young = run(gateway, collect_garbage(gateway.services))
+    assert orphaned not in young.removed_keys and young.kept_young >= 2
+    report = run(gateway, collect_garbage(gateway.services, now=time.time() + grace + 60))
+    assert report.removed_keys == [orphaned]
+    assert run(gateway, listing(gateway, "data/")) == [live]
+    assert (
+        hashlib.sha256(httpx.get(f"{gateway.url}/api/download/{sha}", timeout=60).content).hexdigest() == sha
+    )
+
+
+def test_files_stored_chunk_by_chunk_still_read(gateway: RunningGateway) -> None:
+    # A bucket written before this layout: chunk blobs and a manifest without a data key.
+    data = os.urandom(5 * CHUNK + 7)
+    chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
+    digests = [hashlib.sha256(c).hexdigest() for c in chunks]
+    sha = hashlib.sha256(data).hexdigest()
+    manifest = Manifest(
+        sha256=sha,
+        size=len(data),
+        name="old.bin",
+        mime_type="application/octet-stream",
+        kind="chunked",
+        chunk_size=CHUNK,
+        chunks=digests,
+        piece_length=CHUNK,
+        infohash="11" * 20,
+    )
+
+    async def store_old_layout() -> None:
+        for digest, chunk in zip(digests, chunks, strict=True):
+            await gateway.services.store.put_bytes(blob_key(digest), chunk)
+        await gateway.services.store.put_bytes(manifest_key(sha), manifest.model_dump_json().encode())
+        await gateway.services.catalog.reindex()
+
+    run(gateway, store_old_layout())
+    url = f"{gateway.url}/api/download/{sha}"
+    assert httpx.get(url, timeout=30).content == data
+    response = httpx.get(url, headers={"Range": f"bytes={CHUNK - 3}-{3 * CHUNK}"}, timeout=30)
+    assert response.content == data[CHUNK - 3 : 3 * CHUNK + 1]
+    assert httpx.get(f"{gateway.url}/{digests[2]}", timeout=30).content == chunks[2]
