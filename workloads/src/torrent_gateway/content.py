@@ -32,8 +32,9 @@ READ_BLOCK = 1024 * 1024
 # cache (a hot small file is then read from the store once, and stays served while the store is down);
 # a larger one would only push everything else out of the cache, so it streams past it.
 SMALL_SHARE = 8
-# Blocks of a streamed read of a data object: larger than READ_BLOCK since each costs a hop to the
-# store's thread pool and an event of the HTTP server; two are in memory per stream.
+# Blocks of a streamed read of a whole-file object: larger than READ_BLOCK since each costs a hop to
+# the store's thread pool and an event of the HTTP server (1 MiB blocks cost the gateway 0.9 CPU-s per
+# GiB relayed from MinIO, 4 MiB blocks 0.6-0.7: bench/bench_s3.py); two are in memory per stream.
 STREAM_BLOCK = 4 * 1024 * 1024
 # Read-ahead bytes of all streams together, as a fraction of the chunk cache: chunks read ahead land
 # in the cache anyway, so the budget only bounds what a burst of streams holds beyond it.
@@ -98,6 +99,7 @@ class ContentReader:
         self._loading: dict[str, asyncio.Future[bytes | memoryview]] = {}
         self.read_ahead_budget = cache.max_bytes // READ_AHEAD_SHARE
         self.read_ahead_bytes = 0  # reserved by chunks read ahead and not yet consumed
+        self.stream_bytes = 0  # held by streamed reads of whole-file objects (two blocks each)
 
     async def chunk(self, digest: str, source: tuple[str, int, int] | None = None) -> bytes | memoryview:
         """A whole chunk, from the cache or the store (concurrent misses share one read); a
@@ -142,11 +144,18 @@ class ContentReader:
             manifest.kind == "chunked"
             and (first == last or manifest.size <= self.cache.max_bytes // SMALL_SHARE)
         ):
-            base = manifest.data_offset
-            async for data in self.store.iter_range(
-                manifest.data_key, base + start, base + end, max(block, STREAM_BLOCK)
-            ):
-                yield data
+            # A stream holds two blocks (one being sent, the next being read). Large blocks cost less
+            # per byte; while the streams together would hold more than the read-ahead budget, a new
+            # stream takes small ones, so a crowd of slow clients holds no more per stream than a
+            # chunk-by-chunk reader did.
+            size = STREAM_BLOCK if self.stream_bytes + 2 * STREAM_BLOCK <= self.read_ahead_budget else block
+            self.stream_bytes += 2 * size
+            try:
+                base = manifest.data_offset
+                async for data in self.store.iter_range(manifest.data_key, base + start, base + end, size):
+                    yield data
+            finally:
+                self.stream_bytes -= 2 * size
             return
         # Chunks after the one being sent are fetched meanwhile when the store asks for it (S3:
         # one round trip per chunk), as far as the shared budget allows; they go through ``chunk``
