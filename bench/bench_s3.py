@@ -1,23 +1,21 @@
 """The S3 path against MinIO itself, in one run on this machine.
 
 * upload: a 1 GiB file PUT to the gateway (``torrent-gateway gateway`` with ``storage.backend: s3``;
-  the client sends with sendfile(2)), which hashes it, cuts it into 2 MiB chunks and stores each
-  in MinIO, vs a direct multipart PUT of the same file to the same MinIO with the SDK the store
-  uses (minio-py ``fput_object``, its default part size, 3 parallel parts). Target ≥ 0.6×. The
-  CPU seconds per GiB of MinIO and of the SDK client or the gateway are printed beside it: both
-  sides are bound by CPU here, the gateway's three hashes of every byte (file SHA-256, SHA-1 per
-  piece, SHA-256 per chunk) against none for the SDK beyond its payload hash, and MinIO's cost per
-  object for 512 chunk objects against one multipart object.
-* download: the whole file from the gateway (which reads the chunks back from MinIO, up to
-  ``S3Store.read_ahead`` GETs in flight) vs a plain S3 GET of the object the anchor uploaded,
-  straight from MinIO with a presigned URL; both by curl, best of three. Target ≥ 0.8×. The CPU
-  seconds MinIO and the gateway spent per GiB in the best round are printed beside it: on a
-  machine whose cores are busy the download is bound by CPU, not by round trips, and these say
-  where it went (MinIO pays a fixed cost per GET, the gateway one more copy in and out).
+  the client sends with sendfile(2)), which hashes it (file SHA-256, SHA-1 per piece, SHA-256 per
+  chunk) and writes it to MinIO as one object in 8 MiB parts, vs a direct multipart PUT of the same
+  file to the same MinIO with the SDK the store uses (minio-py ``fput_object``, its default part
+  size, 3 parallel parts). Target >= 0.6x. The CPU seconds per GiB of MinIO and of the SDK client or
+  the gateway are printed beside it: both sides are bound by CPU here.
+* download: the whole file from the gateway (one ranged GET of the file's object, streamed in
+  blocks) vs a plain S3 GET of the object the anchor uploaded, straight from MinIO with a presigned
+  URL; both by curl, best of three. Target >= 0.8x. The CPU seconds MinIO and the gateway spent per
+  GiB in the best round are printed beside it: on a machine whose cores are busy the download is
+  bound by CPU, and the gateway's relay (a copy in, a copy out, and the loopback TCP work of both
+  hops) is what the direct GET does not pay.
 * memory: peak RSS of the gateway process over both (target < 200 MB). In S3 mode the gateway keeps
-  an LRU of chunks in memory (``gateway.chunk_cache_bytes``, 64 MiB by default) plus read-ahead
-  within a quarter of it, which a 1 GiB download fills: the peak is the process's own memory plus
-  that setting, so the run names it (``--chunk-cache-mib``, 64 by default here).
+  an LRU of chunks in memory (``gateway.chunk_cache_bytes``, 64 MiB by default), which pieces and
+  small files fill; a whole download streams past it, two 4 MiB blocks at a time. The run names
+  the setting (``--chunk-cache-mib``, 64 by default here).
 
 MinIO is the pinned build of ``tests/support/build_minio.sh`` (``make minio``), on 127.0.0.1 with
 its data on this machine's disk. Run: ``python bench/bench_s3.py [--size-mib 1024]``. Loopback
@@ -149,7 +147,7 @@ def main() -> int:
         "--chunk-cache-mib",
         type=int,
         default=64,
-        help="gateway.chunk_cache_bytes: the LRU of chunks held in memory in S3 mode (default setting: 256 MiB), "
+        help="gateway.chunk_cache_bytes: the LRU of chunks held in memory in S3 mode (default setting: 64 MiB), "
         "which the peak RSS includes once a download has filled it",
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
