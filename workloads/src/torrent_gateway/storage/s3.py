@@ -579,7 +579,9 @@ class _MultipartUpload(ObjectUpload):
         self._starting: asyncio.Future[str] | None = None
         self._etags: dict[int, str] = {}
         self._writing: set[asyncio.Future[None]] = set()
-        self._closed = False
+        self._closed = False  # no more parts
+        self._completed = False
+        self._aborted = False
 
     async def _id(self) -> str:
         if self._starting is None:
@@ -649,7 +651,7 @@ class _MultipartUpload(ObjectUpload):
         )
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
         await self._store._run(self.key, self._complete_sync, upload_id, body)
-        self._closed = True
+        self._closed = self._completed = True
 
     def _complete_sync(self, upload_id: str, body: bytes) -> None:
         response = self._store._signed_request(
@@ -668,7 +670,7 @@ class _MultipartUpload(ObjectUpload):
             _release(response)
 
     async def abort(self) -> None:
-        if self._closed:
+        if self._completed or self._aborted:
             return
         self._closed = True
         for writing in list(self._writing):
@@ -678,7 +680,9 @@ class _MultipartUpload(ObjectUpload):
         await _settle(self._starting)
         if self._starting.cancelled() or self._starting.exception() is not None:
             return
+        # Marked only once S3 has taken it: an abort refused during an outage can be repeated.
         await self._store._run(self.key, self._abort_sync, self._starting.result())
+        self._aborted = True
 
     def _abort_sync(self, upload_id: str) -> None:
         response = self._store._signed_request("DELETE", self.key, query=self._query(upload_id))
