@@ -549,6 +549,38 @@ async def test_complete_with_missing_parts_fails_and_leaves_nothing(
     assert staging_leftovers(store) == []
 
 
+async def test_a_part_written_again_keeps_its_last_bytes(store: ObjectStore) -> None:
+    # A caller retries a part whose write failed (an outage): the retry's bytes are the part.
+    key = "files/retried"
+    data = os.urandom(2 * PART_SIZE + 3)
+    upload = store.begin_upload(key)
+    for number, offset, view in parts_of(data):
+        await upload.write_part(number, offset, memoryview(os.urandom(len(view))))
+    number, offset, view = parts_of(data)[1]
+    await upload.write_part(number, offset, view)
+    for number, offset, view in parts_of(data)[::2]:
+        await upload.write_part(number, offset, view)
+    await upload.complete()
+    assert await store.get_bytes(key) == data
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a//b", "../x", "a/../b", "trailing/", ".staging/x"])
+async def test_upload_under_an_invalid_key_is_refused_and_leaves_nothing(
+    store: ObjectStore, key: str
+) -> None:
+    # Refused at begin_upload (S3) or at the latest at complete (a staged upload checks the key when
+    # it stores the file), never stored, and the caller's abort clears what was staged.
+    with pytest.raises(StoreError):
+        upload = store.begin_upload(key)
+        try:
+            await upload.write_part(1, 0, memoryview(b"parts under a key no store takes"))
+            await upload.complete()
+        finally:
+            await upload.abort()
+    assert await keys(store) == []
+    assert staging_leftovers(store) == []
+
+
 async def test_upload_onto_an_existing_key_replaces_it_only_at_complete(store: ObjectStore) -> None:
     key = "files/replaced"
     old = os.urandom(PART_SIZE + 999)
