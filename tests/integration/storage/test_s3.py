@@ -587,6 +587,25 @@ async def test_minio_stopped_mid_upload_fails_the_part_fast_and_a_new_upload_wor
             await store.close()
 
 
+async def test_abort_refused_by_an_outage_can_be_repeated_once_s3_is_back(tmp_path: Path) -> None:
+    # The caller's cleanup runs during the outage that broke its upload: the abort cannot reach S3 and
+    # says so; repeated later, it must still remove the upload (S3 keeps, and bills, its parts until
+    # someone does).
+    with run_minio_server() as server:
+        store = make_s3_store(server, tmp_path)
+        try:
+            upload = store.begin_upload("files/orphan")
+            await upload.write_part(1, 0, memoryview(os.urandom(PART_SIZE)))
+            server.stop()
+            await assert_unavailable_fast(upload.abort)
+            server.start()
+            await upload.abort()
+            assert pending_uploads(server, store.bucket, "files/orphan") == []
+            assert await store.stat("files/orphan") is None
+        finally:
+            await store.close()
+
+
 async def test_iter_range_is_one_ranged_get(
     minio_server: MinioServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
