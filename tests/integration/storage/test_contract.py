@@ -11,11 +11,14 @@ import contextlib
 import hashlib
 import os
 import random
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from torrent_gateway.storage import base
 from torrent_gateway.storage.base import ObjectNotFound, ObjectStore, StoreError
+from torrent_gateway.storage.filesystem import FilesystemStore
 
 from .conftest import PART_SIZE, MiB
 
@@ -409,3 +412,328 @@ async def test_put_bytes_if_absent_stores_only_a_new_key(store: ObjectStore) -> 
     assert await store.get_bytes(f"blobs/{digest}") == data
     with pytest.raises(StoreError):
         await store.put_bytes_if_absent("../escape", data)
+
+
+# -- objects written in parts (begin_upload) ---------------------------------------------------
+
+
+def parts_of(data: bytes) -> list[tuple[int, int, memoryview]]:
+    """(number, offset, bytes) of each part: PART_SIZE each (S3's smallest), the last one shorter."""
+    view = memoryview(data)
+    return [
+        (number, offset, view[offset : offset + PART_SIZE])
+        for number, offset in enumerate(range(0, len(data), PART_SIZE), start=1)
+    ]
+
+
+def staging_leftovers(store: ObjectStore) -> list[Path]:
+    return sorted(store.staging_dir().iterdir())
+
+
+async def assert_absent(store: ObjectStore, key: str) -> None:
+    assert await store.stat(key) is None
+    assert await keys(store) == []
+    with pytest.raises(ObjectNotFound):
+        await store.get_bytes(key)
+
+
+async def test_parts_written_out_of_order_and_side_by_side_give_the_bytes_in_order(
+    store: ObjectStore,
+) -> None:
+    key = "files/parts"
+    data = os.urandom(3 * PART_SIZE + 4321)  # three full parts and a short last one
+    parts = parts_of(data)
+    order = [parts[i] for i in (3, 0, 2, 1)]
+    upload = store.begin_upload(key)
+    await asyncio.gather(*(upload.write_part(number, offset, view) for number, offset, view in order))
+    await upload.complete()
+    assert await store.get_bytes(key) == data
+    info = await store.stat(key)
+    assert info is not None and info.size == len(data)
+    for offset in (PART_SIZE - 5, 2 * PART_SIZE - 1, 3 * PART_SIZE - 2):  # across part boundaries
+        assert await store.read_range(key, offset, 10) == data[offset : offset + 10]
+    assert await keys(store) == [key]
+    assert staging_leftovers(store) == []
+    # A completed upload takes nothing more.
+    with pytest.raises(StoreError):
+        await upload.write_part(5, 4 * PART_SIZE, memoryview(b"late"))
+    with pytest.raises(StoreError):
+        await upload.complete()
+    assert await store.get_bytes(key) == data
+
+
+async def test_a_single_short_part_is_a_whole_object(store: ObjectStore) -> None:
+    # The last part may be shorter than S3's 5 MiB, also when it is the only one.
+    data = os.urandom(1000)
+    upload = store.begin_upload("files/small")
+    await upload.write_part(1, 0, memoryview(data))
+    await upload.complete()
+    assert await store.get_bytes("files/small") == data
+
+
+async def test_nothing_is_visible_under_the_key_before_complete(store: ObjectStore) -> None:
+    key = "files/pending"
+    data = os.urandom(2 * PART_SIZE + 100)
+    upload = store.begin_upload(key)
+    await assert_absent(store, key)
+    for number, offset, view in parts_of(data):
+        await upload.write_part(number, offset, view)
+        await assert_absent(store, key)
+        assert await keys(store, "files/") == []
+    await upload.complete()
+    assert await store.get_bytes(key) == data
+    assert await keys(store) == [key]
+
+
+async def test_abort_after_some_parts_leaves_nothing_and_can_be_repeated(store: ObjectStore) -> None:
+    key = "files/aborted"
+    data = os.urandom(3 * PART_SIZE + 1)
+    upload = store.begin_upload(key)
+    for number, offset, view in parts_of(data)[:2]:
+        await upload.write_part(number, offset, view)
+    await upload.abort()
+    await upload.abort()
+    await assert_absent(store, key)
+    assert staging_leftovers(store) == []
+    # An aborted upload is closed: it neither takes parts nor completes into an object.
+    number, offset, view = parts_of(data)[2]
+    with pytest.raises(StoreError):
+        await upload.write_part(number, offset, view)
+    with pytest.raises(StoreError):
+        await upload.complete()
+    await assert_absent(store, key)
+
+
+async def test_abort_before_any_part_leaves_nothing(store: ObjectStore) -> None:
+    upload = store.begin_upload("files/never-written")
+    await upload.abort()
+    await upload.abort()
+    await assert_absent(store, "files/never-written")
+    assert staging_leftovers(store) == []
+
+
+async def test_abort_after_complete_keeps_the_object(store: ObjectStore) -> None:
+    key = "files/kept"
+    data = os.urandom(PART_SIZE + 7)
+    upload = store.begin_upload(key)
+    for number, offset, view in parts_of(data):
+        await upload.write_part(number, offset, view)
+    await upload.complete()
+    await upload.abort()  # a caller's cleanup on its way out: a no-op now
+    await upload.abort()
+    assert await store.get_bytes(key) == data
+    assert await keys(store) == [key]
+
+
+@pytest.mark.parametrize(
+    "numbers", [(1, 3), (2, 3), ()], ids=["gap-in-the-middle", "first-part-missing", "no-part-at-all"]
+)
+async def test_complete_with_missing_parts_fails_and_leaves_nothing(
+    store: ObjectStore, numbers: tuple[int, ...]
+) -> None:
+    # The object would be the parts glued together: with a hole in the numbers, its bytes would be
+    # wrong. S3 refuses an upload of no part at all, so every store does (a caller tested on the
+    # filesystem must not find out in production).
+    key = "files/holes"
+    data = os.urandom(3 * PART_SIZE)
+    parts = {number: (offset, view) for number, offset, view in parts_of(data)}
+    upload = store.begin_upload(key)
+    for number in numbers:
+        offset, view = parts[number]
+        await upload.write_part(number, offset, view)
+    with pytest.raises(StoreError):
+        await upload.complete()
+    await assert_absent(store, key)
+    await upload.abort()  # the caller's cleanup after a failed complete
+    await assert_absent(store, key)
+    assert staging_leftovers(store) == []
+
+
+async def test_a_part_written_again_keeps_its_last_bytes(store: ObjectStore) -> None:
+    # A caller retries a part whose write failed (an outage): the retry's bytes are the part.
+    key = "files/retried"
+    data = os.urandom(2 * PART_SIZE + 3)
+    upload = store.begin_upload(key)
+    for number, offset, view in parts_of(data):
+        await upload.write_part(number, offset, memoryview(os.urandom(len(view))))
+    number, offset, view = parts_of(data)[1]
+    await upload.write_part(number, offset, view)
+    for number, offset, view in parts_of(data)[::2]:
+        await upload.write_part(number, offset, view)
+    await upload.complete()
+    assert await store.get_bytes(key) == data
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a//b", "../x", "a/../b", "trailing/", ".staging/x"])
+async def test_upload_under_an_invalid_key_is_refused_and_leaves_nothing(
+    store: ObjectStore, key: str
+) -> None:
+    # Refused at begin_upload (S3) or at the latest at complete (a staged upload checks the key when
+    # it stores the file), never stored, and the caller's abort clears what was staged.
+    with pytest.raises(StoreError):
+        upload = store.begin_upload(key)
+        try:
+            await upload.write_part(1, 0, memoryview(b"parts under a key no store takes"))
+            await upload.complete()
+        finally:
+            await upload.abort()
+    assert await keys(store) == []
+    assert staging_leftovers(store) == []
+
+
+async def test_upload_onto_an_existing_key_replaces_it_only_at_complete(store: ObjectStore) -> None:
+    key = "files/replaced"
+    old = os.urandom(PART_SIZE + 999)
+    new = os.urandom(2 * PART_SIZE + 5)
+    await store.put_bytes(key, old)
+    upload = store.begin_upload(key)
+    for number, offset, view in parts_of(new):
+        await upload.write_part(number, offset, view)
+        # Readers keep seeing the old object, whole, until the new one is complete.
+        assert await store.get_bytes(key) == old
+        info = await store.stat(key)
+        assert info is not None and info.size == len(old)
+        assert await store.read_range(key, PART_SIZE, 2000) == old[PART_SIZE:]
+    await upload.complete()
+    assert await store.get_bytes(key) == new
+    assert await keys(store) == [key]
+
+
+async def test_aborted_overwrite_keeps_the_old_object(store: ObjectStore) -> None:
+    key = "files/survivor"
+    old = b"the version readers have" * 100
+    await store.put_bytes(key, old)
+    upload = store.begin_upload(key)
+    data = os.urandom(2 * PART_SIZE)
+    for number, offset, view in parts_of(data):
+        await upload.write_part(number, offset, view)
+    await upload.abort()
+    assert await store.get_bytes(key) == old
+    assert await keys(store) == [key]
+
+
+async def test_abort_while_parts_are_in_flight_leaves_nothing(store: ObjectStore) -> None:
+    # A caller whose client went away aborts while other parts are still being written: nothing may
+    # appear, and nothing may be left behind by a part that lands after the abort.
+    key = "files/raced"
+    data = os.urandom(4 * PART_SIZE)
+    upload = store.begin_upload(key)
+    writes = [
+        asyncio.create_task(upload.write_part(number, offset, view))
+        for number, offset, view in parts_of(data)
+    ]
+    await asyncio.sleep(0)  # the writes have started
+    await upload.abort()
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    for outcome in outcomes:
+        assert outcome is None or isinstance(outcome, (StoreError, OSError)), repr(outcome)
+    with pytest.raises(StoreError):
+        await upload.complete()
+    await asyncio.sleep(0.2)  # nothing still writing behind our back
+    await assert_absent(store, key)
+    assert staging_leftovers(store) == []
+
+
+async def test_staged_abort_waits_for_parts_in_flight_and_never_writes_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The staged upload every store inherits writes parts with pwrite on one descriptor. An abort
+    # that closed it under a part still being written would free its number for the next file the
+    # process opens (another upload's staging file, a chunk), and the late part would land there.
+    store = FilesystemStore(tmp_path / "data")
+    gate = threading.Event()
+    started = threading.Event()
+    writing: list[int] = []
+    unguarded = base._pwrite_all
+
+    def gated_pwrite(fd: int, data: memoryview, offset: int) -> None:
+        writing.append(fd)
+        started.set()
+        gate.wait(30)  # the part is in flight, held between its start and its write
+        unguarded(fd, data, offset)
+
+    monkeypatch.setattr(base, "_pwrite_all", gated_pwrite)
+    victims: list[tuple[Path, int]] = []
+    try:
+        upload = store.begin_upload("files/held")
+        part = asyncio.create_task(upload.write_part(1, 0, memoryview(b"P" * PART_SIZE)))
+        assert await asyncio.to_thread(started.wait, 10)
+        aborting = asyncio.create_task(upload.abort())
+        await asyncio.sleep(0.1)
+        # Files opened while the part is held: the process's next descriptors.
+        for i in range(32):
+            path = tmp_path / f"victim-{i}"
+            path.write_bytes(b"")
+            fd = os.open(path, os.O_RDWR)
+            os.write(fd, b"someone else's bytes")
+            victims.append((path, fd))
+            if fd == writing[0]:
+                break
+        gate.set()
+        with contextlib.suppress(StoreError, OSError):
+            await part
+        await aborting
+        for path, _ in victims:
+            assert path.read_bytes() == b"someone else's bytes", f"a late part was written into {path.name}"
+        assert await store.stat("files/held") is None
+        assert staging_leftovers(store) == []
+    finally:
+        gate.set()
+        for _, fd in victims:
+            os.close(fd)
+        await store.close()
+
+
+async def test_iter_range_of_a_large_object_written_in_parts(store: ObjectStore) -> None:
+    key = "files/large"
+    data = os.urandom(2 * PART_SIZE + 777)
+    upload = store.begin_upload(key)
+    await asyncio.gather(*(upload.write_part(n, offset, view) for n, offset, view in parts_of(data)))
+    await upload.complete()
+    size = len(data)
+    cases = [
+        (0, size - 1, MiB),  # the whole object
+        (PART_SIZE - 3, PART_SIZE + 3, MiB),  # across a part boundary
+        (1, 7 * MiB, MiB + 1),  # blocks that do not divide the range
+        (size - 1, size - 1, MiB),  # the last byte
+        (0, 0, MiB),  # the first byte
+        (12345, 3 * MiB, 64 * 1024),  # many small blocks
+    ]
+    for start, end, block in cases:
+        blocks = [bytes(b) async for b in store.iter_range(key, start, end, block)]
+        assert b"".join(blocks) == data[start : end + 1], (start, end, block)
+        assert all(0 < len(b) <= block for b in blocks), (start, end, block)
+    # A range past the end of the object: an error, and any bytes sent before it are the right ones.
+    for start, end in (
+        (size - 10, size + 10),
+        (size - 2 * MiB, size),
+        (size, size + 5),
+        (size + MiB, size + 2 * MiB),
+    ):
+        received = []
+        with pytest.raises(OSError):
+            async for block in store.iter_range(key, start, end, MiB):
+                received.append(bytes(block))
+        assert data[start:].startswith(b"".join(received)), (start, end)
+    with pytest.raises(ObjectNotFound):
+        [b async for b in store.iter_range("files/missing", 0, 10, MiB)]
+
+
+async def test_iter_range_stopped_early_leaves_the_store_working(store: ObjectStore) -> None:
+    # A download whose client went away: the consumer stops after one block of a 20 MiB range and
+    # closes the iterator. What it leaves behind (S3: a half-read response) must not spoil later reads.
+    key = "files/abandoned"
+    data = os.urandom(20 * MiB)
+    await store.put_bytes(key, data)
+    await store.put_bytes("small", b"read after the abandoned download")
+    for round_ in range(3):
+        start = round_ * 1000
+        blocks = store.iter_range(key, start, len(data) - 1, MiB)
+        async for first in blocks:
+            assert bytes(first) == data[start : start + len(first)]
+            break
+        await blocks.aclose()
+        assert await store.get_bytes("small") == b"read after the abandoned download"
+        assert await store.read_range(key, 5 * MiB, 100) == data[5 * MiB : 5 * MiB + 100]
+    assert await store.get_bytes(key) == data
+    assert b"".join([bytes(b) async for b in store.iter_range(key, 0, len(data) - 1, MiB)]) == data

@@ -5,6 +5,7 @@ start their own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -436,3 +437,255 @@ async def test_chunk_writes_with_wrong_credentials_are_a_configuration_error(
     finally:
         await store.close()
         await good.close()
+
+
+# -- objects written in parts, and the streamed range read ------------------------------------------
+
+
+def parts_of(data: bytes, size: int = PART_SIZE) -> list[tuple[int, int, memoryview]]:
+    """(number, offset, bytes) of each part of ``data``, ``size`` bytes each but the last."""
+    view = memoryview(data)
+    return [
+        (number, offset, view[offset : offset + size])
+        for number, offset in enumerate(range(0, len(data), size), start=1)
+    ]
+
+
+def urllib3_requests(caplog: pytest.LogCaptureFixture, method: str) -> list[str]:
+    """Requests urllib3 sent on the wire (it logs one line per request, retries included)."""
+    return [r.getMessage() for r in caplog.records if f'"{method} ' in r.getMessage()]
+
+
+def connections_holding_unread_bytes(port: int) -> list[str]:
+    """Our ESTABLISHED TCP connections to 127.0.0.1:``port`` whose receive queue is not empty: a
+    response body nobody reads, left on a connection that is still open."""
+    held = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        state = fields[3]
+        receive_queue = int(fields[4].split(":")[1], 16)
+        if remote_port == port and state == "01" and receive_queue > 0:
+            held.append(line.strip())
+    return held
+
+
+async def test_aborted_upload_leaves_no_multipart_upload_on_the_server(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        data = os.urandom(2 * PART_SIZE + 10)
+        upload = store.begin_upload("files/aborted")
+        for number, offset, view in parts_of(data)[:2]:
+            await upload.write_part(number, offset, view)
+        assert len(pending_uploads(minio_server, store.bucket, "files/aborted")) == 1
+        await upload.abort()
+        assert pending_uploads(minio_server, store.bucket, "files/aborted") == []
+        await upload.abort()  # again: no request to fail on an upload the server no longer has
+
+        # A complete refused for a gap in the part numbers, then the caller's abort: nothing pending.
+        gapped = store.begin_upload("files/gapped")
+        await gapped.write_part(1, 0, parts_of(data)[0][2])
+        await gapped.write_part(3, 2 * PART_SIZE, parts_of(data)[2][2])
+        with pytest.raises(StoreError):
+            await gapped.complete()
+        await gapped.abort()
+        assert pending_uploads(minio_server, store.bucket, "files/") == []
+        assert await store.stat("files/gapped") is None
+    finally:
+        await store.close()
+
+
+async def test_abort_racing_parts_in_flight_leaves_no_multipart_upload(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    # A part that lands after the abort must not leave an upload (and its parts' storage) behind.
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        data = os.urandom(4 * PART_SIZE)
+        for delay in (0.0, 0.05):
+            key = f"files/raced-{delay}"
+            upload = store.begin_upload(key)
+            writes = [
+                asyncio.create_task(upload.write_part(number, offset, view))
+                for number, offset, view in parts_of(data)
+            ]
+            await asyncio.sleep(delay)  # before the upload exists, then while parts are on the wire
+            await upload.abort()
+            for outcome in await asyncio.gather(*writes, return_exceptions=True):
+                assert outcome is None or isinstance(outcome, StoreError), repr(outcome)
+            assert pending_uploads(minio_server, store.bucket, key) == []
+            assert await store.stat(key) is None
+    finally:
+        await store.close()
+
+
+async def test_parts_are_one_multipart_object_on_the_server(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        data = os.urandom(2 * PART_SIZE + 4321)
+        upload = store.begin_upload("files/whole")
+        await asyncio.gather(*(upload.write_part(n, offset, view) for n, offset, view in parts_of(data)))
+        await upload.complete()
+        # S3 marks an object completed from N parts with an ETag ending in "-N".
+        stat = minio_server.client().stat_object(store.bucket, "files/whole")
+        assert stat.etag.endswith("-3"), stat.etag
+        assert stat.size == len(data)
+        assert await store.get_bytes("files/whole") == data
+        assert pending_uploads(minio_server, store.bucket, "files/whole") == []
+    finally:
+        await store.close()
+
+
+async def test_parts_smaller_than_s3_allows_are_refused_at_complete(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    # A caller that cuts parts below 5 MiB learns it from complete, as a refusal (retrying will not
+    # help), not as an outage; its abort leaves nothing.
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        data = os.urandom(3 * 1024 * 1024)
+        upload = store.begin_upload("files/too-small")
+        for number, offset, view in parts_of(data, 1024 * 1024):
+            await upload.write_part(number, offset, view)
+        with pytest.raises(StoreError, match="EntityTooSmall") as raised:
+            await upload.complete()
+        assert not isinstance(raised.value, StoreUnavailable)
+        assert await store.stat("files/too-small") is None
+        await upload.abort()
+        assert pending_uploads(minio_server, store.bucket, "files/too-small") == []
+    finally:
+        await store.close()
+
+
+async def test_minio_stopped_mid_upload_fails_the_part_fast_and_a_new_upload_works(tmp_path: Path) -> None:
+    with run_minio_server() as server:
+        store = make_s3_store(server, tmp_path)
+        try:
+            data = os.urandom(2 * PART_SIZE + 99)
+            parts = parts_of(data)
+            interrupted = store.begin_upload("files/interrupted")
+            await interrupted.write_part(*parts[0])
+
+            server.stop()
+            await assert_unavailable_fast(lambda: interrupted.write_part(*parts[1]))
+
+            server.start()
+            # The same store object uploads again once MinIO is back.
+            retry = store.begin_upload("files/interrupted")
+            await asyncio.gather(*(retry.write_part(*part) for part in parts))
+            await retry.complete()
+            assert await store.get_bytes("files/interrupted") == data
+            # The interrupted upload survived the restart on the server; its abort removes it.
+            assert len(pending_uploads(server, store.bucket, "files/interrupted")) == 1
+            await interrupted.abort()
+            assert pending_uploads(server, store.bucket, "files/interrupted") == []
+            assert await store.get_bytes("files/interrupted") == data
+        finally:
+            await store.close()
+
+
+async def test_abort_refused_by_an_outage_can_be_repeated_once_s3_is_back(tmp_path: Path) -> None:
+    # The caller's cleanup runs during the outage that broke its upload: the abort cannot reach S3 and
+    # says so; repeated later, it must still remove the upload (S3 keeps, and bills, its parts until
+    # someone does).
+    with run_minio_server() as server:
+        store = make_s3_store(server, tmp_path)
+        try:
+            upload = store.begin_upload("files/orphan")
+            await upload.write_part(1, 0, memoryview(os.urandom(PART_SIZE)))
+            server.stop()
+            await assert_unavailable_fast(upload.abort)
+            server.start()
+            await upload.abort()
+            assert pending_uploads(server, store.bucket, "files/orphan") == []
+            assert await store.stat("files/orphan") is None
+        finally:
+            await store.close()
+
+
+async def test_iter_range_is_one_ranged_get(
+    minio_server: MinioServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The base class's default is a GET per block: 16 here, each paying S3's fixed cost per request.
+    store = make_s3_store(minio_server, tmp_path)
+    try:
+        data = os.urandom(16 * 1024 * 1024 + 5)
+        await store.put_bytes("files/streamed", data)
+        caplog.set_level(logging.DEBUG, logger="urllib3")
+        caplog.clear()
+        blocks = [
+            bytes(b) async for b in store.iter_range("files/streamed", 3, 16 * 1024 * 1024 + 2, 1024 * 1024)
+        ]
+        assert b"".join(blocks) == data[3 : 16 * 1024 * 1024 + 3]
+        assert len(blocks) == 16 and all(len(b) == 1024 * 1024 for b in blocks)
+        gets = urllib3_requests(caplog, "GET")
+        assert len(gets) == 1, gets
+        assert " 206 " in gets[0], gets[0]
+        assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
+    finally:
+        await store.close()
+
+
+async def stop_after_the_first_block(store: ObjectStore, key: str, size: int, how: str) -> bytes:
+    """Read the first block of a range of ``size`` bytes, then give up as a download does: the
+    consumer closes the iterator, or its task is cancelled (a client gone) and leaves it to asyncio."""
+    blocks = store.iter_range(key, 0, size - 1, 1024 * 1024)
+    if how == "aclose":
+        first = await anext(aiter(blocks))
+        await blocks.aclose()
+        return bytes(first)
+    received: list[bytes] = []
+    got_first = asyncio.Event()
+
+    async def stalled_client(blocks: AsyncIterator[bytes | memoryview]) -> None:
+        async for block in blocks:
+            received.append(bytes(block))
+            got_first.set()
+            await asyncio.sleep(3600)  # stops reading; the server cancels it
+
+    # Only the consumer holds the iterator, as in a streamed response.
+    consumer = asyncio.create_task(stalled_client(blocks))
+    del blocks
+    await got_first.wait()
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+    return received[0]
+
+
+@pytest.mark.parametrize("how", ["aclose", "cancelled"])
+async def test_iter_range_stopped_early_closes_its_connection(
+    minio_server: MinioServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    # One pooled connection, so the request after an abandoned download would take the connection it
+    # left. With the rest of a 20 MiB body unread on it, that request would read body bytes as its
+    # answer (urllib3 then retries, or a response is wrong): the connection must be closed instead.
+    store = make_s3_store(minio_server, tmp_path, pool_size=1)
+    try:
+        data = os.urandom(20 * 1024 * 1024)
+        await store.put_bytes("files/abandoned", data)
+        await store.put_bytes("small", b"read next")
+        first = await stop_after_the_first_block(store, "files/abandoned", len(data), how)
+        assert first == data[: len(first)]
+        await asyncio.sleep(0.3)  # time for MinIO's bytes to reach a connection that stayed open
+        assert connections_holding_unread_bytes(minio_server.port) == []
+
+        caplog.set_level(logging.DEBUG, logger="urllib3")
+        caplog.clear()
+        assert await store.get_bytes("small") == b"read next"
+        assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
+
+        # A range read to its end leaves its connection clean, and the next request reuses it.
+        assert (
+            b"".join([bytes(b) async for b in store.iter_range("files/abandoned", 0, 99, 64)]) == data[:100]
+        )
+        caplog.clear()
+        assert await store.get_bytes("small") == b"read next"
+        assert not [r for r in caplog.records if "Starting new HTTP connection" in r.getMessage()]
+        assert len(urllib3_requests(caplog, "GET")) == 1
+    finally:
+        await store.close()
