@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class StoreError(Exception):
@@ -79,28 +81,51 @@ class StagedUpload(ObjectUpload):
         self._fd: int | None = fd
         self._path = path
         self._parts: set[int] = set()
+        self._writing: set[asyncio.Future[None]] = set()
+        self._failed = False
 
     async def write_part(self, number: int, offset: int, data: memoryview) -> None:
         if self._fd is None:
             raise StoreError(f"upload of {self.key} is closed")
-        fd = self._fd
-        await asyncio.to_thread(_pwrite_all, fd, data, offset)
+        writing = asyncio.ensure_future(asyncio.to_thread(_pwrite_all, self._fd, data, offset))
+        self._writing.add(writing)
+        writing.add_done_callback(self._writing.discard)
+        try:
+            await asyncio.shield(writing)
+        except BaseException:
+            self._failed = True
+            raise
         self._parts.add(number)
 
     async def complete(self) -> None:
         if self._fd is None:
             raise StoreError(f"upload of {self.key} is closed")
-        if self._parts != set(range(1, len(self._parts) + 1)):
+        if self._failed:
+            raise StoreError(f"upload of {self.key} lost a part")
+        if not self._parts or self._parts != set(range(1, len(self._parts) + 1)):
             raise StoreError(f"upload of {self.key} is missing parts")
-        os.close(self._fd)
-        self._fd = None
+        fd, self._fd = self._fd, None
+        os.close(fd)
         await self._store.put_file(self.key, Path(self._path))
 
     async def abort(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        # The descriptor closes only after the parts in flight have stopped writing: closed under
+        # them, its number could be given to another file, and a late part would land there.
+        fd, self._fd = self._fd, None
+        for writing in list(self._writing):
+            await settle(writing)
+        if fd is not None:
+            os.close(fd)
         await asyncio.to_thread(Path(self._path).unlink, missing_ok=True)
+
+
+async def settle(future: asyncio.Future[Any]) -> None:
+    """Wait until a thread-backed future is done, even if we are cancelled again meanwhile."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, StoreError, StoreUnavailable
+from .base import ObjectInfo, ObjectNotFound, ObjectStore, ObjectUpload, StoreError, StoreUnavailable
 
 STAGING = ".staging"
 MAP_MIN = 256 * 1024  # objects served from a memory map from this size on
@@ -57,6 +57,10 @@ class FilesystemStore(ObjectStore):
 
     def staging_dir(self) -> Path:
         return self._staging
+
+    def begin_upload(self, key: str) -> ObjectUpload:
+        self._path(key)  # refuses a bad key now rather than after every byte is staged
+        return super().begin_upload(key)
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)

@@ -48,7 +48,7 @@ from minio.helpers import check_bucket_name
 from minio.signer import sign_v4_s3
 from minio.time import to_amz_date, utcnow
 
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, ObjectUpload, StoreError, StoreUnavailable
+from .base import ObjectInfo, ObjectNotFound, ObjectStore, ObjectUpload, StoreError, StoreUnavailable, settle
 
 if TYPE_CHECKING:
     from ..config import S3Settings
@@ -260,7 +260,7 @@ class S3Store(ObjectStore):
             # The thread cannot be killed: tell it to stop reading (which aborts the multipart upload)
             # and wait for it, so nothing appears under the key after we return.
             abort.set()
-            await _settle(future)
+            await settle(future)
             raise
 
     def _put_file_sync(self, key: str, path: Path, abort: threading.Event) -> None:
@@ -459,7 +459,7 @@ class S3Store(ObjectStore):
                 yield data
         finally:
             if reading is not None:
-                await _settle(reading)
+                await settle(reading)
             if position > end:
                 _release(response)
             else:
@@ -582,6 +582,9 @@ class _MultipartUpload(ObjectUpload):
         self._closed = False  # no more parts
         self._completed = False
         self._aborted = False
+        # A part that failed (or whose caller went away) may be missing: completing would store a
+        # short object, so the upload can only be aborted.
+        self._failed = False
 
     async def _id(self) -> str:
         if self._starting is None:
@@ -623,7 +626,11 @@ class _MultipartUpload(ObjectUpload):
         )
         self._writing.add(writing)
         writing.add_done_callback(self._writing.discard)
-        await asyncio.shield(writing)
+        try:
+            await asyncio.shield(writing)
+        except BaseException:
+            self._failed = True
+            raise
 
     def _put_part_sync(self, upload_id: str, number: int, view: memoryview) -> None:
         response = self._store._signed_request(
@@ -642,6 +649,8 @@ class _MultipartUpload(ObjectUpload):
     async def complete(self) -> None:
         if self._closed:
             raise StoreError(f"upload of {self.key} is closed")
+        if self._failed:
+            raise StoreError(f"upload of {self.key} lost a part")
         upload_id = await self._id()
         numbers = sorted(self._etags)
         if not numbers or numbers != list(range(1, len(numbers) + 1)):
@@ -674,10 +683,10 @@ class _MultipartUpload(ObjectUpload):
             return
         self._closed = True
         for writing in list(self._writing):
-            await _settle(writing)
+            await settle(writing)
         if self._starting is None:
             return
-        await _settle(self._starting)
+        await settle(self._starting)
         if self._starting.cancelled() or self._starting.exception() is not None:
             return
         # Marked only once S3 has taken it: an abort refused during an outage can be repeated.
@@ -747,15 +756,6 @@ def _guarded(key: str, func: Callable[..., T], *args: Any) -> T:
         raise StoreUnavailable(f"S3 endpoint unreachable: {type(exc).__name__}") from exc
     except MinioException as exc:
         raise StoreError(f"S3 client error: {exc}") from exc
-
-
-async def _settle(future: asyncio.Future[Any]) -> None:
-    """Wait until a thread-backed future is done, even if we are cancelled again meanwhile."""
-    while not future.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait([future])
-    if not future.cancelled():
-        future.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _empty_dir(directory: Path, older_than: float) -> int:
