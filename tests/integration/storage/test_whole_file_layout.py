@@ -5,13 +5,16 @@ object of the file's size and no chunk blobs; downloads, ranges across chunk bou
 multi-range answers are byte-exact; each chunk is still a Blossom blob; the same bytes uploaded
 again leave no second object and no pending multipart upload; an upload cut off mid-body leaves
 nothing; deleting the file removes its object; the garbage collector removes an object no manifest
-names and keeps the ones that are named; files stored chunk by chunk before this layout still read.
+names and keeps the ones that are named, and aborts the multipart upload of a writer that died
+(from the record each upload keeps in the state store while it runs); files stored chunk by chunk
+before this layout still read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import socket
 import time
@@ -22,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from torrent_gateway.gc import collect_garbage
+from torrent_gateway.ingest.pipeline import UPLOAD_REGISTRY
 from torrent_gateway.manifest import Manifest, blob_key, manifest_key
 from torrent_gateway.storage.base import ObjectUpload
 
@@ -97,6 +101,7 @@ def test_a_large_file_is_one_object_and_reads_back_exactly(gateway: RunningGatew
     assert len(manifest.chunks) == -(-SIZE // CHUNK)
     assert run(gateway, listing(gateway, "data/")) == [manifest.data_key]
     assert run(gateway, listing(gateway, "blobs/")) == []
+    assert run(gateway, gateway.services.state.scan(UPLOAD_REGISTRY)) == []
     info = run(gateway, gateway.services.store.stat(manifest.data_key))
     assert info.size == SIZE
 
@@ -157,6 +162,41 @@ def test_an_upload_cut_off_mid_body_leaves_nothing(
     assert pending_uploads(minio_server, bucket, keys[0]) == []
     assert run(gateway, listing(gateway, "data/")) == []
     assert run(gateway, listing(gateway, "manifests/")) == []
+    assert run(gateway, gateway.services.state.scan(UPLOAD_REGISTRY)) == []
+
+
+def test_the_collector_aborts_the_upload_of_a_writer_that_died(
+    gateway: RunningGateway, minio_server: MinioServer
+) -> None:
+    store, state = gateway.services.store, gateway.services.state
+    grace = gateway.settings.gc.grace_period
+    bucket = store.bucket  # type: ignore[attr-defined]
+
+    async def begin(key: str, active: float) -> None:
+        # What a gateway leaves when it is killed mid-upload: parts on the server, its record in the state.
+        upload = store.begin_upload(key)
+        token = await upload.start()
+        await upload.write_part(1, 0, memoryview(os.urandom(5 * 1024 * 1024)))
+        record = json.dumps({"token": token, "active": active}).encode()
+        await state.set(UPLOAD_REGISTRY + key, record)
+
+    dead, alive = "data/" + "de" * 16, "data/" + "a1" * 16
+    run(gateway, begin(dead, time.time() - grace - 60))
+    run(gateway, begin(alive, time.time()))
+    assert len(pending_uploads(minio_server, bucket, dead)) == 1
+
+    report = run(gateway, collect_garbage(gateway.services))
+    assert report.uploads_abandoned == 1
+    assert pending_uploads(minio_server, bucket, dead) == []
+    assert len(pending_uploads(minio_server, bucket, alive)) == 1, "a writer still at work keeps its upload"
+    assert run(gateway, state.scan(UPLOAD_REGISTRY)) == [UPLOAD_REGISTRY + alive]
+    assert run(gateway, listing(gateway, "data/")) == []
+
+    # Once it too stops for longer than the grace period, it goes the same way.
+    later = run(gateway, collect_garbage(gateway.services, now=time.time() + grace + 60))
+    assert later.uploads_abandoned == 1
+    assert pending_uploads(minio_server, bucket, alive) == []
+    assert run(gateway, state.scan(UPLOAD_REGISTRY)) == []
 
 
 def test_deleting_the_file_removes_its_object(gateway: RunningGateway) -> None:

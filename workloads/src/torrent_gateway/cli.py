@@ -215,7 +215,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     report = asyncio.run(run())
     print(
         f"removed {report.blobs_removed} blobs ({report.bytes_freed} bytes), {report.torrents_removed} torrents, "  # type: ignore[attr-defined]
-        f"{report.hls_removed} HLS objects; {report.files_expired} files expired"  # type: ignore[attr-defined]
+        f"{report.hls_removed} HLS objects; {report.files_expired} files expired; "  # type: ignore[attr-defined]
+        f"{report.uploads_abandoned} abandoned uploads aborted"  # type: ignore[attr-defined]
     )
     return 0
 

@@ -11,10 +11,12 @@ anything is deleted. A pass never removes bytes that a live manifest references.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 
+from .ingest.pipeline import UPLOAD_REGISTRY
 from .manifest import DATA_PREFIX, Manifest, manifest_key
 from .services import Services
 
@@ -28,6 +30,7 @@ class GCReport:
     torrents_removed: int = 0
     hls_removed: int = 0
     files_expired: int = 0
+    uploads_abandoned: int = 0
     bytes_freed: int = 0
     kept_young: int = 0
     removed_keys: list[str] = field(default_factory=list)
@@ -94,6 +97,8 @@ async def collect_garbage(
             report.bytes_freed += size
             report.removed_keys.append(key)
 
+    await _abandon_dead_uploads(services, report, now, grace)
+
     live = set(live_manifests) | in_flight
 
     async def orphaned(sha: str, key: str) -> bool:
@@ -115,16 +120,42 @@ async def collect_garbage(
         if await orphaned(key.split("/", 2)[1] if key.count("/") >= 2 else "", key):
             await store.delete(key)
             report.hls_removed += 1
-    if report.blobs_removed or report.files_expired:
+    if report.blobs_removed or report.files_expired or report.uploads_abandoned:
         log.info(
-            "gc: removed %d blobs (%d bytes), %d torrents, %d HLS objects; %d files expired",
+            "gc: removed %d blobs (%d bytes), %d torrents, %d HLS objects; %d files expired; "
+            "%d abandoned uploads aborted",
             report.blobs_removed,
             report.bytes_freed,
             report.torrents_removed,
             report.hls_removed,
             report.files_expired,
+            report.uploads_abandoned,
         )
     return report
+
+
+async def _abandon_dead_uploads(services: Services, report: GCReport, now: float, grace: float) -> None:
+    """Abort the multipart uploads of whole-file objects whose writer stopped telling the registry it is
+    alive more than ``grace`` ago (its process died): S3 would keep their parts forever."""
+    state = services.state
+    for name in await state.scan(UPLOAD_REGISTRY):
+        key = name.removeprefix(UPLOAD_REGISTRY)
+        raw = await state.get(name)
+        if raw is None or key in services.ingestor.inflight_chunks:
+            continue
+        try:
+            record = json.loads(raw)
+            token, active = str(record["token"]), float(record["active"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("gc: unreadable upload record %s dropped", name)
+            await state.take(name)
+            continue
+        if now - active < grace:
+            continue
+        await services.store.abandon_upload(key, token)
+        await state.take(name)
+        report.uploads_abandoned += 1
+        report.removed_keys.append(f"{key} (incomplete upload)")
 
 
 async def run_periodically(services: Services) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -30,6 +31,7 @@ from ..bencode import bencode
 from ..config import Settings
 from ..manifest import Manifest, blob_key, data_key, torrent_key
 from ..storage import ObjectStore, ObjectUpload
+from ..storage.base import settle
 from .merkle import MerkleFile
 from .naming import guess_mime_type, safe_file_name
 from .torrent import build_info, infohash_v1, infohash_v2, render_metainfo
@@ -42,6 +44,12 @@ TARGET_BATCH = 8 * 1024 * 1024
 BATCHES_IN_FLIGHT = 4  # 8 MiB each: bounded memory whatever the file size
 # S3 numbers the parts of one object 1..10000; a file kept whole needs batches large enough for its limit.
 MAX_PARTS = 10000
+# State keys ``upload:<object key>`` -> {"token", "active"}: whole-file uploads begun and not yet
+# completed or aborted, so the garbage collector can drop the parts of one whose process died (S3
+# keeps an incomplete multipart upload, invisible and billed, until someone aborts it).
+UPLOAD_REGISTRY = "upload:"
+# How often a long upload tells the registry it is still alive (the collector waits gc.grace_period).
+REGISTRY_REFRESH = 60.0
 
 
 class IngestError(Exception):
@@ -111,6 +119,9 @@ class IngestSession:
             self.batch_size = max(self.batch_size, chunks_per_part * self.chunk_size)
         self._upload: ObjectUpload | None = None
         self._upload_completed = False
+        self._registering: asyncio.Future[None] | None = None
+        self._upload_token: str | None = None
+        self._registry_refreshed = 0.0
         self._parts = 0  # parts handed to the upload so far
         self.size = 0
         self.head = b""
@@ -255,6 +266,7 @@ class IngestSession:
     ) -> None:
         # The batch is one part of the file's object: written while its chunks are hashed.
         assert self._upload is not None
+        await self._registered()
         spans = [
             (start, min(start + self.chunk_size, len(view))) for start in range(0, len(view), self.chunk_size)
         ]
@@ -264,6 +276,8 @@ class IngestSession:
             asyncio.to_thread(self._hash_chunks, view, spans[half:]),
             self._upload.write_part(part[0], part[1], view),
         )
+        if time.monotonic() - self._registry_refreshed > REGISTRY_REFRESH:
+            await self._record_upload()
         if previous is not None:
             await previous
         if self._merkle is not None:
@@ -339,6 +353,7 @@ class IngestSession:
                         self._chunks.extend(digest for digest, _, _, _ in hashed)
                         number, offset = self._next_part()
                         assert self._upload is not None
+                        await self._registered()
                         await self._upload.write_part(number, offset, view)
                 while not self.whole and (block := await asyncio.to_thread(handle.read, self.chunk_size)):
                     digest = await asyncio.to_thread(_sha256_hex, block)
@@ -409,6 +424,7 @@ class IngestSession:
         if self.chunked and self._upload is not None:
             await self._upload.complete()
             self._upload_completed = True
+            await self._forget_upload()
         elif self.chunked:
             # Chunks were written without a sync each; make them all durable before the manifest exists.
             try:
@@ -456,15 +472,47 @@ class IngestSession:
             announce_dht=self.announce_dht,
         )
 
+    async def _registered(self) -> None:
+        """Begin the upload and record it before its first part (once, whichever batch comes first)."""
+        if self._registering is None:
+            self._registering = asyncio.ensure_future(self._register())
+        await asyncio.shield(self._registering)
+
+    async def _register(self) -> None:
+        assert self._upload is not None
+        self._upload_token = await self._upload.start()
+        await self._record_upload()
+
+    async def _record_upload(self) -> None:
+        if self._upload is None or self._upload_token is None:
+            return
+        self._registry_refreshed = time.monotonic()
+        record = {"token": self._upload_token, "active": time.time()}
+        await self.ingestor.catalog.state.set(UPLOAD_REGISTRY + self._upload.key, json.dumps(record).encode())
+
+    async def _forget_upload(self, key: str | None = None) -> None:
+        key = key or (self._upload.key if self._upload is not None else None)
+        if key is not None and self._upload_token is not None:
+            await _best_effort(
+                f"the record of {key}", self.ingestor.catalog.state.take(UPLOAD_REGISTRY + key)
+            )
+
     async def _drop_upload(self) -> None:
         """Remove this session's whole-file object: abort its upload, or delete it once completed."""
         upload, self._upload = self._upload, None
         if upload is None:
             return
+        if self._registering is not None:
+            await settle(self._registering)
         if self._upload_completed:
             await _best_effort(upload.key, self.store.delete(upload.key))
         else:
-            await _best_effort(f"the parts of {upload.key}", upload.abort())
+            try:
+                await upload.abort()
+            except Exception:  # the collector aborts it later, from the record kept for that
+                log.warning("could not abort the upload of %s; the garbage collector will", upload.key)
+                return
+        await self._forget_upload(upload.key)
 
     def _discard_staging(self) -> None:
         if self._staging_fd is not None:

@@ -57,6 +57,12 @@ class ObjectUpload(abc.ABC):
     def __init__(self, key: str) -> None:
         self.key = key
 
+    async def start(self) -> str | None:
+        """Begin the upload on the store; returns what ``ObjectStore.abandon_upload`` needs to drop
+        its parts should this process die before ``complete`` or ``abort`` (S3: the upload id), or
+        None when nothing of it outlives the process but staging files."""
+        return None
+
     @abc.abstractmethod
     async def write_part(self, number: int, offset: int, data: memoryview) -> None:
         """Store part ``number`` (from 1), whose bytes start at ``offset`` of the object."""
@@ -191,6 +197,10 @@ class ObjectStore(abc.ABC):
     def begin_upload(self, key: str) -> ObjectUpload:
         """Start an object written in parts (see :class:`ObjectUpload`)."""
         return StagedUpload(self, key)
+
+    async def abandon_upload(self, key: str, token: str) -> None:
+        """Drop the parts of an upload whose writer died before completing or aborting it (the
+        token is what its ``start`` returned); nothing happens when it is gone already."""
 
     async def make_durable(self, keys: list[str]) -> None:
         """Return once every named object is on stable storage (no-op where puts are durable already)."""

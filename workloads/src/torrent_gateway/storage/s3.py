@@ -391,6 +391,20 @@ class S3Store(ObjectStore):
         _check_key(key)
         return _MultipartUpload(self, key)
 
+    async def abandon_upload(self, key: str, token: str) -> None:
+        _check_key(key)
+        await self.ensure_bucket()
+        await self._run(key, self._abort_multipart_sync, key, token)
+
+    def _abort_multipart_sync(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload; an upload that is gone already (completed or aborted) is fine."""
+        response = self._signed_request("DELETE", key, query=f"uploadId={quote(upload_id, safe='')}")
+        try:
+            if response.status not in (200, 204, 404):
+                raise _error_of(response, key)
+        finally:
+            _release(response)
+
     async def get_bytes(self, key: str) -> bytes:
         _check_key(key)
         await self.ensure_bucket()
@@ -586,6 +600,9 @@ class _MultipartUpload(ObjectUpload):
         # short object, so the upload can only be aborted.
         self._failed = False
 
+    async def start(self) -> str | None:
+        return await self._id()
+
     async def _id(self) -> str:
         if self._starting is None:
             # Set before the first await: parts written side by side share one upload.
@@ -694,12 +711,7 @@ class _MultipartUpload(ObjectUpload):
         self._aborted = True
 
     def _abort_sync(self, upload_id: str) -> None:
-        response = self._store._signed_request("DELETE", self.key, query=self._query(upload_id))
-        try:
-            if response.status not in (200, 204, 404):
-                raise _error_of(response, self.key)
-        finally:
-            _release(response)
+        self._store._abort_multipart_sync(self.key, upload_id)
 
 
 def _release(response: urllib3.BaseHTTPResponse, *, bodiless: bool = False) -> None:
