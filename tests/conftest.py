@@ -1,4 +1,4 @@
-"""Fixtures shared by every suite: real redis-server and S3 (moto) on loopback, temp data dirs."""
+"""Fixtures shared by every suite: a real redis-server and a real MinIO on loopback, temp data dirs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+from tests.support.minio import MinioServer, minio_server  # noqa: F401 - a fixture of every suite
 from tests.support.report import summary_line
-from tests.support.servers import RedisServer, S3Server, run_redis_server, run_s3_server
+from tests.support.servers import RedisServer, run_redis_server
 
 # The test command is reproducible: every property test and the schemathesis run draw the same
 # examples each time. `TGW_HYPOTHESIS_PROFILE=explore` draws fresh random ones (and more of them).
@@ -25,9 +26,10 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    with run_s3_server() as server:
-        yield server
+def s3_server(minio_server: MinioServer) -> MinioServer:  # noqa: F811 - the fixture imported above
+    """The S3 server of every test that needs one: the real MinIO users run (outages are made by
+    stopping and starting it)."""
+    return minio_server
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

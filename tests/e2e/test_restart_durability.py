@@ -8,7 +8,7 @@ refused with 451 and the banned user still cannot log in.
 
 Three compositions: one process on its SQLite state file (the default), and cluster mode (Redis
 state, the object store keeping the durable records) with Redis flushed before each start — as if
-Redis had restarted empty — once on the filesystem object store and once on S3 (moto's server).
+Redis had restarted empty — once on the filesystem object store and once on S3 (a real MinIO).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import pytest
 import redis
 
 from tests.integration.nostr.helpers import sdk_sign
+from tests.support.minio import MinioServer
 from tests.support.process import GatewayProcess
-from tests.support.servers import RedisServer, S3Server
+from tests.support.servers import RedisServer
 
 # A database of its own on the shared test Redis, so FLUSHDB here disturbs no other suite.
 REDIS_DB = 13
@@ -92,7 +93,7 @@ def mode(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str], 
     client.flushdb()
     env = {"TGW_STATE__BACKEND": "redis", "TGW_STATE__REDIS_URL": url}
     if request.param == "cluster-s3":
-        s3: S3Server = request.getfixturevalue("s3_server")
+        s3: MinioServer = request.getfixturevalue("s3_server")
         tmp_path: Path = request.getfixturevalue("tmp_path")
         env |= {
             "TGW_STORAGE__BACKEND": "s3",

@@ -13,20 +13,21 @@ import httpx
 import pytest
 
 from tests.support.gateway import RunningGateway, running_gateway
+from tests.support.minio import MinioServer, run_minio_server
 from tests.support.report import record
-from tests.support.servers import RedisServer, S3Server, run_redis_server, run_s3_server
+from tests.support.servers import RedisServer, run_redis_server
 
 CHUNK = 64 * 1024
 
 
 @pytest.fixture
-def deps() -> Iterator[tuple[S3Server, RedisServer]]:
-    with run_s3_server() as s3, run_redis_server() as redis:
+def deps() -> Iterator[tuple[MinioServer, RedisServer]]:
+    with run_minio_server() as s3, run_redis_server() as redis:
         yield s3, redis
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, deps: tuple[S3Server, RedisServer]) -> Iterator[RunningGateway]:
+def gateway(tmp_path: Path, deps: tuple[MinioServer, RedisServer]) -> Iterator[RunningGateway]:
     s3, redis = deps
     with running_gateway(
         tmp_path / "data",
@@ -62,7 +63,7 @@ def wait_until(check: object, timeout: float = 20) -> None:
     raise AssertionError("condition not reached")
 
 
-def test_s3_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server, RedisServer]) -> None:
+def test_s3_outage_and_recovery(gateway: RunningGateway, deps: tuple[MinioServer, RedisServer]) -> None:
     s3, _ = deps
     data = os.urandom(CHUNK * 6 + 11)
     info = httpx.put(f"{gateway.url}/api/upload?name=hot.bin", content=data, timeout=30).json()
@@ -103,7 +104,7 @@ def test_s3_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server, R
     )
 
 
-def test_redis_outage_and_recovery(gateway: RunningGateway, deps: tuple[S3Server, RedisServer]) -> None:
+def test_redis_outage_and_recovery(gateway: RunningGateway, deps: tuple[MinioServer, RedisServer]) -> None:
     _, redis = deps
     data = os.urandom(50_000)
     info = httpx.put(f"{gateway.url}/api/upload?name=r.bin", content=data, timeout=30).json()

@@ -1,4 +1,4 @@
-"""Start real dependencies for tests: redis-server, moto's S3 server, our apps under uvicorn.
+"""Start real dependencies for tests: redis-server, our apps under uvicorn (MinIO: tests/support/minio.py).
 
 Every server binds 127.0.0.1 on a free port and is stopped when its context exits.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -90,39 +89,6 @@ def run_redis_server() -> Iterator[RedisServer]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@dataclass
-class S3Server:
-    endpoint: str  # host:port
-    access_key: str = "testing"
-    secret_key: str = "testing"
-    server: Any = None
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def start(self) -> None:
-        self.server.start()
-        wait_for_port(int(self.endpoint.rsplit(":", 1)[1]))
-
-
-@contextlib.contextmanager
-def run_s3_server() -> Iterator[S3Server]:
-    """moto's S3 server (real S3 over HTTP) on 127.0.0.1:<free port>."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    wait_for_port(port)
-    try:
-        yield S3Server(endpoint=f"127.0.0.1:{port}", server=server)
-    finally:
-        with contextlib.suppress(Exception):
-            server.stop()
 
 
 class UvicornThread:

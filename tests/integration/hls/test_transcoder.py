@@ -24,7 +24,8 @@ from torrent_gateway.storage.filesystem import FilesystemStore
 
 from tests.integration.hls.media import make_clip
 from tests.support.gateway import gateway_settings
-from tests.support.servers import RedisServer, S3Server
+from tests.support.minio import MinioServer
+from tests.support.servers import RedisServer
 
 REDIS_DB = 12
 HLS = {"renditions": [240], "segment_seconds": 2}
@@ -300,7 +301,7 @@ async def test_replicas_on_redis_share_one_job(tmp_path: Path, clip: Path, redis
 
 
 async def test_stream_lives_in_s3_and_another_replica_sees_it(
-    tmp_path: Path, clip: Path, s3_server: S3Server
+    tmp_path: Path, clip: Path, s3_server: MinioServer
 ) -> None:
     """On S3 the source is fetched into a temp file for ffmpeg, and the stream lands in the bucket."""
     s3: dict[str, Any] = {

@@ -22,12 +22,13 @@ from torrent_gateway_operator.builders import plan
 from torrent_gateway_operator.config_render import CONFIG_KEY, CONFIG_PATH
 from torrent_gateway_operator.spec import parse_spec
 
-from tests.support.servers import RedisServer, S3Server, free_port
+from tests.support.minio import MinioServer
+from tests.support.servers import RedisServer, free_port
 
 META = {"name": "contract", "namespace": "media", "uid": "6a0c3f3e-9f8e-4a57-8d0f-1f1e2d3c4b5a"}
 
 
-def _spec(s3: S3Server) -> dict[str, Any]:
+def _spec(s3: MinioServer) -> dict[str, Any]:
     return {
         "storage": {
             "minio": {
@@ -59,7 +60,7 @@ def _resolve(
 
 
 def test_gateway_starts_with_the_operators_env(
-    redis_server: RedisServer, s3_server: S3Server, tmp_path: Path
+    redis_server: RedisServer, s3_server: MinioServer, tmp_path: Path
 ) -> None:
     the_plan = plan(parse_spec(_spec(s3_server)), META)
     (deployment,) = [

@@ -1,6 +1,6 @@
 """Health drops and an alert fires when Redis or the S3 endpoint stops, and both recover when it returns.
 
-A real gateway on an S3 store (moto) and a Redis state store (redis-server), each private to this
+A real gateway on an S3 store (MinIO) and a Redis state store (redis-server), each private to this
 test so it can kill them; the health monitor probes every 0.2 s and posts its alerts to a webhook
 served on loopback.
 """
@@ -17,7 +17,8 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.support.gateway import RunningGateway, running_gateway
-from tests.support.servers import RedisServer, S3Server, UvicornThread, run_redis_server, run_s3_server
+from tests.support.minio import MinioServer, run_minio_server
+from tests.support.servers import RedisServer, UvicornThread, run_redis_server
 
 from .support import wait_until
 
@@ -54,14 +55,14 @@ def redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def s3() -> Iterator[S3Server]:
-    with run_s3_server() as server:
+def s3() -> Iterator[MinioServer]:
+    with run_minio_server() as server:
         yield server
 
 
 @pytest.fixture
 def gateway(
-    tmp_path: Path, redis: RedisServer, s3: S3Server, webhook: tuple[WebhookReceiver, str]
+    tmp_path: Path, redis: RedisServer, s3: MinioServer, webhook: tuple[WebhookReceiver, str]
 ) -> Iterator[RunningGateway]:
     with running_gateway(
         tmp_path,
@@ -121,7 +122,7 @@ def test_redis_outage_alerts_and_recovers(
 
 
 def test_s3_outage_alerts_and_recovers(
-    gateway: RunningGateway, s3: S3Server, webhook: tuple[WebhookReceiver, str]
+    gateway: RunningGateway, s3: MinioServer, webhook: tuple[WebhookReceiver, str]
 ) -> None:
     _outage_and_recovery(gateway, webhook[0], "storage", s3)
     assert not webhook[0].find("state", "firing")

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from torrent_gateway.services import Services
 
 from tests.support.gateway import RunningGateway
-from tests.support.servers import S3Server
+from tests.support.minio import MinioServer
 
 from .support import bare_torrent, diagnostics, download_from_peer, p2p_gateway, seeding, upload, wait_until
 
@@ -74,7 +74,7 @@ def test_removed_file_is_no_longer_seeded(fs_gateway: RunningGateway) -> None:
 
 
 @pytest.fixture
-def s3_gateway(tmp_path: Path, s3_server: S3Server) -> Iterator[RunningGateway]:
+def s3_gateway(tmp_path: Path, s3_server: MinioServer) -> Iterator[RunningGateway]:
     with p2p_gateway(
         tmp_path,
         storage={
