@@ -556,11 +556,10 @@ class IngestSession:
 
 
 async def _best_effort(what: str, action: Awaitable[object]) -> None:
+    """Run a cleanup step; a failure is logged, not raised: the collector removes what is left."""
     try:
         await action
-    except (
-        Exception
-    ):  # cleanup is best effort; the GC pass (or the bucket's lifecycle rule) removes what is left
+    except Exception:
         log.warning("could not remove %s", what)
 
 
