@@ -13,6 +13,7 @@ before this layout still read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from torrent_gateway.bencode import bdecode
 from torrent_gateway.gc import collect_garbage
 from torrent_gateway.ingest.pipeline import UPLOAD_REGISTRY
 from torrent_gateway.manifest import Manifest, blob_key, manifest_key
@@ -40,13 +42,19 @@ SIZE = 3 * 1024 * 1024 + 12345  # 49 chunks, the last one short
 
 @pytest.fixture
 def gateway(tmp_path: Path, minio_server: MinioServer) -> Iterator[RunningGateway]:
+    with s3_gateway(tmp_path, minio_server, blob_threshold=200_000) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def s3_gateway(tmp_path: Path, minio_server: MinioServer, *, blob_threshold: int) -> Iterator[RunningGateway]:
     bucket = f"whole-{os.urandom(6).hex()}"
     with running_gateway(
         tmp_path / "data",
         serve=True,
         storage={
             "backend": "s3",
-            "blob_threshold": 200_000,
+            "blob_threshold": blob_threshold,
             "chunk_size": CHUNK,
             "s3": {
                 "endpoint": minio_server.endpoint,
@@ -124,6 +132,35 @@ def test_a_large_file_is_one_object_and_reads_back_exactly(gateway: RunningGatew
         assert hashlib.sha256(blob.content).hexdigest() == digest
         ranged = httpx.get(f"{gateway.url}/{digest}", headers={"Range": "bytes=100-199"}, timeout=30)
         assert ranged.status_code == 206 and ranged.content == data[index * CHUNK + 100 : index * CHUNK + 200]
+
+
+def test_a_body_of_unknown_length_becomes_one_object_too(tmp_path: Path, minio_server: MinioServer) -> None:
+    # Without a length the upload begins as a blob in staging; past the threshold (20 MiB: two whole
+    # batches staged) it turns into a chunked file, and what was staged becomes the first parts.
+    data = os.urandom(45 * 1024 * 1024 + 321)
+
+    def body() -> Iterator[bytes]:
+        for offset in range(0, len(data), 1024 * 1024):
+            yield data[offset : offset + 1024 * 1024]
+
+    with s3_gateway(tmp_path, minio_server, blob_threshold=20 * 1024 * 1024) as gateway:
+        response = httpx.put(f"{gateway.url}/api/upload?name=stream.bin", content=body(), timeout=60)
+        assert response.status_code == 201, response.text
+        sha = response.json()["sha256"]
+        assert sha == hashlib.sha256(data).hexdigest()
+        manifest = run(gateway, gateway.services.catalog.get(sha))
+        assert manifest.kind == "chunked" and manifest.data_key is not None
+        assert manifest.chunks == [
+            hashlib.sha256(data[i : i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)
+        ]
+        assert run(gateway, listing(gateway, "data/")) == [manifest.data_key]
+        assert httpx.get(f"{gateway.url}/api/download/{sha}", timeout=60).content == data
+        torrent = httpx.get(f"{gateway.url}/api/torrent/{sha}", timeout=30)
+        assert torrent.status_code == 200
+        pieces = bdecode(torrent.content)[b"info"][b"pieces"]
+        assert pieces == b"".join(
+            hashlib.sha1(data[i : i + CHUNK]).digest() for i in range(0, len(data), CHUNK)
+        )
 
 
 def test_the_same_bytes_again_leave_no_second_object(

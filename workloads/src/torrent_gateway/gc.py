@@ -1,11 +1,13 @@
 """Garbage collection: remove bytes no manifest needs, and files past their retention age.
 
 What a pass removes, once older than ``gc.grace_period``: blobs and whole-file objects (``data/``)
-referenced by no manifest (chunks and objects of aborted or crashed uploads, bytes of deleted files), torrents and HLS output of files that no
-longer exist. The manifests are the source of truth, not the state indexes. An upload in flight
-is protected three ways: its chunks are young (grace period), it is registered in the ingestor's
-in-flight set (same process), and manifests that appear while the pass runs are re-read before
-anything is deleted. A pass never removes bytes that a live manifest references.
+referenced by no manifest (chunks and objects of aborted or crashed uploads, bytes of deleted
+files), torrents and HLS output of files that no longer exist, and the parts of whole-file uploads
+whose writer died (from their records in the state store). The manifests are the source of truth,
+not the state indexes. An upload in flight is protected three ways: its chunks are young (grace
+period), it is registered in the ingestor's in-flight set (same process), and manifests that appear
+while the pass runs are re-read before anything is deleted. A pass never removes bytes that a live
+manifest references.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ import time
 from dataclasses import dataclass, field
 
 from .ingest.pipeline import UPLOAD_REGISTRY
-from .manifest import DATA_PREFIX, Manifest, manifest_key
+from .manifest import BLOB_PREFIX, DATA_PREFIX, Manifest, manifest_key
 from .services import Services
 
 log = logging.getLogger(__name__)
-BLOB_PREFIX = "blobs/"
 
 
 @dataclass
@@ -155,7 +156,6 @@ async def _abandon_dead_uploads(services: Services, report: GCReport, now: float
         await services.store.abandon_upload(key, token)
         await state.take(name)
         report.uploads_abandoned += 1
-        report.removed_keys.append(f"{key} (incomplete upload)")
 
 
 async def run_periodically(services: Services) -> None:

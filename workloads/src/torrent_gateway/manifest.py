@@ -25,17 +25,18 @@ def is_sha256(value: str) -> bool:
     return bool(SHA256_RE.match(value))
 
 
+BLOB_PREFIX = "blobs/"
+DATA_PREFIX = "data/"
+
+
 def blob_key(sha256: str) -> str:
-    return f"blobs/{sha256}"
+    return f"{BLOB_PREFIX}{sha256}"
 
 
 def data_key(upload_id: str) -> str:
     """Where a chunked file written as one object lives (the id is random: the file's hash is not
     known until its last byte, and S3 names an object when its upload begins)."""
-    return f"data/{upload_id}"
-
-
-DATA_PREFIX = "data/"
+    return f"{DATA_PREFIX}{upload_id}"
 
 
 def manifest_key(sha256: str) -> str:

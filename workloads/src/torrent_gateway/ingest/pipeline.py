@@ -349,8 +349,9 @@ class IngestSession:
                             (start, min(start + self.chunk_size, len(view)))
                             for start in range(0, len(view), self.chunk_size)
                         ]
-                        hashed = await asyncio.to_thread(self._hash_chunks, view, spans)
-                        self._chunks.extend(digest for digest, _, _, _ in hashed)
+                        # Their SHA-1 pieces were taken in blob mode; the chunks need their names.
+                        digests = await asyncio.to_thread(_chunk_names, view, spans)
+                        self._chunks.extend(digests)
                         number, offset = self._next_part()
                         assert self._upload is not None
                         await self._registered()
@@ -563,5 +564,9 @@ async def _best_effort(what: str, action: Awaitable[object]) -> None:
         log.warning("could not remove %s", what)
 
 
-def _sha256_hex(data: bytes) -> str:
+def _chunk_names(view: memoryview, spans: list[tuple[int, int]]) -> list[str]:
+    return [_sha256_hex(view[a:b]) for a, b in spans]
+
+
+def _sha256_hex(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
