@@ -25,8 +25,11 @@ from .netns import Host, Lab
 TIME_LIMIT = 120.0  # seconds per cell (and per run of the resume cell)
 # Cells whose client is slow for a reason of its own get more time; the matrix shows the time taken.
 # Transmission 3.00, from a tracker-only magnet, connects to our seeder at once but holds at 0 % for
-# 80 s or more before the metadata arrives (its log shows "dl from 1 of 1 peers" throughout): the
-# time is its metadata exchange with a libtorrent 2.1 seeder, not a missing peer.
+# 80 s or more before the metadata arrives (its log shows "dl from 1 of 1 peers" throughout). It is
+# its uTP connection to libtorrent 2.1: with "utp-enabled": false in its settings the cell took 20 s.
+# Neither side of ours cures it: a seeder without outgoing uTP changed nothing (86 s), and a seeder
+# without uTP at all was never reached over TCP within 300 s. Users' Transmission has uTP on, so the
+# cell keeps it on and gets the time.
 SLOW_CELLS = {("transmission", "tracker"): 300.0}
 KILL_WITHIN = 45.0  # the rate-limited first run of the resume cell is killed at a quarter, or then
 
