@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,26 @@ class ObjectUpload(abc.ABC):
 
     def __init__(self, key: str) -> None:
         self.key = key
+        self._writing: set[asyncio.Future[None]] = set()
+        # A part that failed (or whose caller went away) may be missing: completing would store a
+        # short object, so the upload can only be aborted.
+        self._failed = False
+
+    async def _write(self, writing: Awaitable[None]) -> None:
+        """Run one part's write to its end even if the caller is cancelled (``abort`` waits for it)."""
+        future = asyncio.ensure_future(writing)
+        self._writing.add(future)
+        future.add_done_callback(self._writing.discard)
+        try:
+            await asyncio.shield(future)
+        except BaseException:
+            self._failed = True
+            raise
+
+    async def _parts_settled(self) -> None:
+        """Wait until no part is being written any more."""
+        for writing in list(self._writing):
+            await settle(writing)
 
     async def start(self) -> str | None:
         """Begin the upload on the store; returns what ``ObjectStore.abandon_upload`` needs to drop
@@ -87,20 +107,11 @@ class StagedUpload(ObjectUpload):
         self._fd: int | None = fd
         self._path = path
         self._parts: set[int] = set()
-        self._writing: set[asyncio.Future[None]] = set()
-        self._failed = False
 
     async def write_part(self, number: int, offset: int, data: memoryview) -> None:
         if self._fd is None:
             raise StoreError(f"upload of {self.key} is closed")
-        writing = asyncio.ensure_future(asyncio.to_thread(_pwrite_all, self._fd, data, offset))
-        self._writing.add(writing)
-        writing.add_done_callback(self._writing.discard)
-        try:
-            await asyncio.shield(writing)
-        except BaseException:
-            self._failed = True
-            raise
+        await self._write(asyncio.to_thread(_pwrite_all, self._fd, data, offset))
         self._parts.add(number)
 
     async def complete(self) -> None:
@@ -118,8 +129,7 @@ class StagedUpload(ObjectUpload):
         # The descriptor closes only after the parts in flight have stopped writing: closed under
         # them, its number could be given to another file, and a late part would land there.
         fd, self._fd = self._fd, None
-        for writing in list(self._writing):
-            await settle(writing)
+        await self._parts_settled()
         if fd is not None:
             os.close(fd)
         await asyncio.to_thread(Path(self._path).unlink, missing_ok=True)

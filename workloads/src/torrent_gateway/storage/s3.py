@@ -592,13 +592,9 @@ class _MultipartUpload(ObjectUpload):
         self._upload_id: str | None = None
         self._starting: asyncio.Future[str] | None = None
         self._etags: dict[int, str] = {}
-        self._writing: set[asyncio.Future[None]] = set()
         self._closed = False  # no more parts
         self._completed = False
         self._aborted = False
-        # A part that failed (or whose caller went away) may be missing: completing would store a
-        # short object, so the upload can only be aborted.
-        self._failed = False
 
     async def start(self) -> str | None:
         return await self._id()
@@ -638,16 +634,7 @@ class _MultipartUpload(ObjectUpload):
             raise StoreError(f"part number {number} is outside S3's 1..10000")
         upload_id = await self._id()
         view = memoryview(data).cast("B")
-        writing = asyncio.ensure_future(
-            self._store._run(self.key, self._put_part_sync, upload_id, number, view)
-        )
-        self._writing.add(writing)
-        writing.add_done_callback(self._writing.discard)
-        try:
-            await asyncio.shield(writing)
-        except BaseException:
-            self._failed = True
-            raise
+        await self._write(self._store._run(self.key, self._put_part_sync, upload_id, number, view))
 
     def _put_part_sync(self, upload_id: str, number: int, view: memoryview) -> None:
         response = self._store._signed_request(
@@ -699,8 +686,7 @@ class _MultipartUpload(ObjectUpload):
         if self._completed or self._aborted:
             return
         self._closed = True
-        for writing in list(self._writing):
-            await settle(writing)
+        await self._parts_settled()
         if self._starting is None:
             return
         await settle(self._starting)
