@@ -49,6 +49,18 @@ def pending_uploads(server: MinioServer, bucket: str, key: str) -> list[dict[str
     return uploads
 
 
+async def assert_multipart_object(
+    server: MinioServer, store: S3Store, key: str, data: bytes, *, parts: int
+) -> None:
+    """``key`` holds ``data`` whole, completed on the server from ``parts`` parts, none left pending."""
+    # S3 marks an object completed from N parts with an ETag ending in "-N".
+    stat = server.client().stat_object(store.bucket, key)
+    assert stat.etag.endswith(f"-{parts}"), stat.etag
+    assert stat.size == len(data)
+    assert await store.get_bytes(key) == data
+    assert pending_uploads(server, store.bucket, key) == []
+
+
 async def assert_unavailable_fast(call: Callable[[], Awaitable[Any]]) -> None:
     started = time.monotonic()
     with pytest.raises(StoreUnavailable):
@@ -229,12 +241,7 @@ async def test_large_objects_are_multipart_uploads_on_the_server(
     source.write_bytes(data)
     try:
         await store.put_file("chunks/large", source)
-        # S3 marks an object completed from N parts with an ETag ending in "-N".
-        stat = minio_server.client().stat_object(store.bucket, "chunks/large")
-        assert stat.etag.endswith("-4"), stat.etag
-        assert stat.size == len(data)
-        assert await store.get_bytes("chunks/large") == data
-        assert pending_uploads(minio_server, store.bucket, "chunks/large") == []
+        await assert_multipart_object(minio_server, store, "chunks/large", data, parts=4)
     finally:
         await store.close()
 
@@ -530,12 +537,7 @@ async def test_parts_are_one_multipart_object_on_the_server(
         upload = store.begin_upload("files/whole")
         await asyncio.gather(*(upload.write_part(n, offset, view) for n, offset, view in parts_of(data)))
         await upload.complete()
-        # S3 marks an object completed from N parts with an ETag ending in "-N".
-        stat = minio_server.client().stat_object(store.bucket, "files/whole")
-        assert stat.etag.endswith("-3"), stat.etag
-        assert stat.size == len(data)
-        assert await store.get_bytes("files/whole") == data
-        assert pending_uploads(minio_server, store.bucket, "files/whole") == []
+        await assert_multipart_object(minio_server, store, "files/whole", data, parts=3)
     finally:
         await store.close()
 

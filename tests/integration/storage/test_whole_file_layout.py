@@ -28,15 +28,15 @@ import pytest
 from torrent_gateway.bencode import bdecode
 from torrent_gateway.gc import collect_garbage
 from torrent_gateway.ingest.pipeline import UPLOAD_REGISTRY
-from torrent_gateway.manifest import Manifest, blob_key, manifest_key
+from torrent_gateway.manifest import Manifest, manifest_key
 from torrent_gateway.storage.base import ObjectUpload
 
 from tests.support.gateway import RunningGateway, running_gateway
 from tests.support.minio import MinioServer
 
+from .test_read_ahead import CHUNK, stored_file
 from .test_s3 import pending_uploads
 
-CHUNK = 64 * 1024
 SIZE = 3 * 1024 * 1024 + 12345  # 49 chunks, the last one short
 
 
@@ -270,31 +270,18 @@ def test_the_collector_removes_unnamed_objects_only(gateway: RunningGateway) -> 
 
 def test_files_stored_chunk_by_chunk_still_read(gateway: RunningGateway) -> None:
     # A bucket written before this layout: chunk blobs and a manifest without a data key.
-    data = os.urandom(5 * CHUNK + 7)
-    chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
-    digests = [hashlib.sha256(c).hexdigest() for c in chunks]
-    sha = hashlib.sha256(data).hexdigest()
-    manifest = Manifest(
-        sha256=sha,
-        size=len(data),
-        name="old.bin",
-        mime_type="application/octet-stream",
-        kind="chunked",
-        chunk_size=CHUNK,
-        chunks=digests,
-        piece_length=CHUNK,
-        infohash="11" * 20,
-    )
-
-    async def store_old_layout() -> None:
-        for digest, chunk in zip(digests, chunks, strict=True):
-            await gateway.services.store.put_bytes(blob_key(digest), chunk)
-        await gateway.services.store.put_bytes(manifest_key(sha), manifest.model_dump_json().encode())
+    async def store_old_layout() -> tuple[Manifest, bytes]:
+        manifest, data = await stored_file(gateway.services.store, 6)  # type: ignore[arg-type]
+        await gateway.services.store.put_bytes(
+            manifest_key(manifest.sha256), manifest.model_dump_json().encode()
+        )
         await gateway.services.catalog.reindex()
+        return manifest, data
 
-    run(gateway, store_old_layout())
-    url = f"{gateway.url}/api/download/{sha}"
+    manifest, data = run(gateway, store_old_layout())
+    assert manifest.data_key is None
+    url = f"{gateway.url}/api/download/{manifest.sha256}"
     assert httpx.get(url, timeout=30).content == data
     response = httpx.get(url, headers={"Range": f"bytes={CHUNK - 3}-{3 * CHUNK}"}, timeout=30)
     assert response.content == data[CHUNK - 3 : 3 * CHUNK + 1]
-    assert httpx.get(f"{gateway.url}/{digests[2]}", timeout=30).content == chunks[2]
+    assert httpx.get(f"{gateway.url}/{manifest.chunks[2]}", timeout=30).content == data[2 * CHUNK : 3 * CHUNK]
