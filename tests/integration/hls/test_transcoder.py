@@ -147,14 +147,25 @@ async def test_every_published_playlist_names_only_published_segments(
 
 async def test_a_queued_job_keeps_its_lock(services: Services, clip: Path, tmp_path: Path) -> None:
     """Jobs wait for a slot (one at a time here) without losing their lock to its TTL."""
-    slow = make_clip(tmp_path / "slow.mp4", seconds=20, width=320, height=240, video_codec="mpeg4")
+    slow = make_clip(tmp_path / "slow.mp4", seconds=60, width=320, height=240, video_codec="mpeg4")
     first, second = await ingest(services, slow), await ingest(services, clip)
-    transcoder = Transcoder(services, lock_ttl=0.3, max_jobs=1)
+    # The heartbeat renews every third of the TTL; a second leaves room for a loop slowed by ffmpeg
+    # on a busy machine (with 0.3 s, one CI run saw the lock lapse between two beats).
+    ttl = 1.0
+    transcoder = Transcoder(services, lock_ttl=ttl, max_jobs=1)
     await transcoder.ensure(first)
     assert (await transcoder.ensure(second))["state"] == "pending"
-    await asyncio.sleep(0.8)  # well past the lock's TTL
-    assert await services.state.get(f"hls:lock:{second.sha256}") is not None
-    assert (await transcoder.status(second.sha256))["state"] in ("pending", "running")
+    waited_from = time.monotonic()
+    waited = 0.0
+    while time.monotonic() - waited_from < 60:
+        # The lock first: a job seen pending after its lock was read as gone had lost it.
+        lock = await services.state.get(f"hls:lock:{second.sha256}")
+        if (await transcoder.status(second.sha256))["state"] != "pending":
+            break
+        assert lock is not None, f"the lock lapsed after {time.monotonic() - waited_from:.1f} s"
+        waited = time.monotonic() - waited_from
+        await asyncio.sleep(0.05)
+    assert waited > 2 * ttl, "the first job ended too soon to outlast the lock's TTL"
     assert transcoder.jobs_started == 2
     for manifest in (first, second):
         assert (await wait_for(transcoder, manifest.sha256, {"ready", "failed"}))["state"] == "ready"
