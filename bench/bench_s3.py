@@ -13,6 +13,10 @@
   GiB in the best round are printed beside it: on a machine whose cores are busy the download is
   bound by CPU, and the gateway's relay (a copy in, a copy out, and the loopback TCP work of both
   hops) is what the direct GET does not pay.
+* download with ``storage.s3.redirect_downloads``: a second gateway on the same bucket answers the
+  same GET with a 307 to a presigned GET of the object at MinIO, which curl follows (``-L``); timed
+  from the gateway's answer to MinIO's last byte, in the same turns. The gateway's CPU per GiB is
+  then only the redirect's.
 * memory: peak RSS of the gateway process over both (target < 200 MB). In S3 mode the gateway keeps
   an LRU of chunks in memory (``gateway.chunk_cache_bytes``, 64 MiB by default), which pieces and
   small files fill; a whole download streams past it, two 4 MiB blocks at a time. The run names
@@ -52,7 +56,9 @@ BUCKET_OURS = "bench-gateway"
 BUCKET_ANCHOR = "bench-direct"
 
 
-def start_gateway(minio: object, workdir: Path, chunk_cache: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_gateway(
+    minio: object, workdir: Path, chunk_cache: int, *, redirect: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     config = workdir / "config.yaml"
     config.write_text("{}\n")
@@ -77,7 +83,6 @@ def start_gateway(minio: object, workdir: Path, chunk_cache: int) -> tuple[subpr
         "TGW_STORAGE__S3__BUCKET": BUCKET_OURS,
         "TGW_STORAGE__S3__ACCESS_KEY": minio.access_key,  # type: ignore[attr-defined]
         "TGW_STORAGE__S3__SECRET_KEY": minio.secret_key,  # type: ignore[attr-defined]
-        "TGW_STORAGE__S3__CACHE_DIR": str(workdir / "cache"),
         "TGW_STATE__BACKEND": "memory",
         "TGW_RATE_LIMITING__ENABLED": "false",
         "TGW_NOSTR__PUBLISH": "false",
@@ -85,6 +90,10 @@ def start_gateway(minio: object, workdir: Path, chunk_cache: int) -> tuple[subpr
         "TGW_HLS__ENABLED": "false",
         "TGW_GC__ENABLED": "false",
         "TGW_LOGGING__LEVEL": "WARNING",
+        "TGW_STORAGE__S3__REDIRECT_DOWNLOADS": "true" if redirect else "false",
+        "TGW_STORAGE__S3__PUBLIC_ENDPOINT": minio.url if redirect else "",  # type: ignore[attr-defined]
+        # Its own cache directory: a second gateway may run beside the first.
+        "TGW_STORAGE__S3__CACHE_DIR": str(workdir / f"cache-{port}"),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "torrent_gateway.cli", "gateway"], env=env, stderr=subprocess.DEVNULL
@@ -123,7 +132,8 @@ class Download:
         before = {name: cpu_seconds(pid) for name, pid in servers.items()}
         speed = float(
             subprocess.run(
-                ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{speed_download}", url],
+                # -L: a redirected download is timed from the gateway's 307 to MinIO's last byte.
+                ["curl", "-sS", "--fail", "-L", "-o", "/dev/null", "-w", "%{speed_download}", url],
                 capture_output=True,
                 timeout=timeout,
                 check=True,
@@ -193,16 +203,28 @@ def main() -> int:
                 }
                 assert record["sha256"] == sha, record
                 ours_put = size / seconds
-                # The two downloads take turns, so a change in the machine's load meets both alike.
-                direct, ours = Download(), Download()
-                with sampling(gateway.pid) as download_rss:
-                    for _ in range(args.rounds):
-                        direct.round(url, size, {"minio": minio_pid})
-                        ours.round(
-                            f"http://127.0.0.1:{port}/api/download/{sha}",
-                            size,
-                            {"minio": minio_pid, "gateway": gateway.pid},
-                        )
+                # A second gateway on the same bucket answers downloads with a presigned redirect.
+                redirecting, redirect_port = start_gateway(
+                    minio, workdir, args.chunk_cache_mib * 1024 * 1024, redirect=True
+                )
+                # The downloads take turns, so a change in the machine's load meets them alike.
+                direct, ours, redirected = Download(), Download(), Download()
+                try:
+                    with sampling(gateway.pid) as download_rss:
+                        for _ in range(args.rounds):
+                            direct.round(url, size, {"minio": minio_pid})
+                            ours.round(
+                                f"http://127.0.0.1:{port}/api/download/{sha}",
+                                size,
+                                {"minio": minio_pid, "gateway": gateway.pid},
+                            )
+                            redirected.round(
+                                f"http://127.0.0.1:{redirect_port}/api/download/{sha}",
+                                size,
+                                {"minio": minio_pid, "gateway": redirecting.pid},
+                            )
+                finally:
+                    stop(redirecting)
                 check = subprocess.run(
                     f"curl -sS --fail http://127.0.0.1:{port}/api/download/{sha} | sha256sum",
                     shell=True,
@@ -237,6 +259,10 @@ def main() -> int:
             "upload_cpu_s_per_gib_gateway": ours_put_cpu,
             "download_cpu_s_per_gib_direct": direct.cpu,
             "download_cpu_s_per_gib_gateway": ours.cpu,
+            "download_redirected_gbps": redirected.speed / 1e9,
+            "download_redirected_ratio": redirected.speed / direct_get,
+            "download_redirected_rounds_gbps": [v / 1e9 for v in redirected.speeds],
+            "download_cpu_s_per_gib_redirected": redirected.cpu,
             "chunk_cache_mib": args.chunk_cache_mib,
             "load_average_before": load_before,
             "load_average_after": load_after,
@@ -264,6 +290,13 @@ def main() -> int:
         print(
             f"download CPU per GiB (best rounds): direct GET: MinIO {direct.cpu['minio']:.2f} s; through the "
             f"gateway: MinIO {ours.cpu['minio']:.2f} s + gateway {ours.cpu['gateway']:.2f} s"
+        )
+        print(
+            f"download {args.size_mib} MiB with storage.s3.redirect_downloads (a 307 to a presigned GET, "
+            f"followed by curl): {redirected.speed / 1e9:5.2f} GB/s vs direct "
+            f"{direct_get / 1e9:5.2f} GB/s = {figures['download_redirected_ratio']:.2f}x, best of {args.rounds}; "
+            f"rounds {' '.join(f'{v / 1e9:.2f}' for v in redirected.speeds)}; CPU per GiB: MinIO "
+            f"{redirected.cpu['minio']:.2f} s + gateway {redirected.cpu['gateway']:.3f} s"
         )
         print(
             f"peak RSS of the gateway: {figures['peak_rss_mb']:.0f} MB (upload {upload_rss.peak / 1e6:.0f} MB, "

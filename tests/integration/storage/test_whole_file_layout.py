@@ -268,9 +268,10 @@ def test_the_collector_removes_unnamed_objects_only(gateway: RunningGateway) -> 
     )
 
 
-def test_files_stored_chunk_by_chunk_still_read(gateway: RunningGateway) -> None:
-    # A bucket written before this layout: chunk blobs and a manifest without a data key.
-    async def store_old_layout() -> tuple[Manifest, bytes]:
+def old_layout_file(gateway: RunningGateway) -> tuple[Manifest, bytes]:
+    """A file as a bucket written before this layout holds it: chunk blobs, a manifest without a data key."""
+
+    async def store() -> tuple[Manifest, bytes]:
         manifest, data = await stored_file(gateway.services.store, 6)  # type: ignore[arg-type]
         await gateway.services.store.put_bytes(
             manifest_key(manifest.sha256), manifest.model_dump_json().encode()
@@ -278,7 +279,11 @@ def test_files_stored_chunk_by_chunk_still_read(gateway: RunningGateway) -> None
         await gateway.services.catalog.reindex()
         return manifest, data
 
-    manifest, data = run(gateway, store_old_layout())
+    return run(gateway, store())  # type: ignore[no-any-return]
+
+
+def test_files_stored_chunk_by_chunk_still_read(gateway: RunningGateway) -> None:
+    manifest, data = old_layout_file(gateway)
     assert manifest.data_key is None
     url = f"{gateway.url}/api/download/{manifest.sha256}"
     assert httpx.get(url, timeout=30).content == data

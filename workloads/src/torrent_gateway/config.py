@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -127,6 +128,35 @@ class S3Settings(_Section):
     cache_dir: str = Field(
         "", description="Local directory for staging uploads and caching chunk files (default: temp dir)."
     )
+    redirect_downloads: bool = Field(
+        False,
+        description="Answer a download (/api/download) of a file kept as one object with a 307 to a "
+        "presigned GET of that object, so its bytes go from the object store straight to the client "
+        "and not through the gateway. Needs public_endpoint.",
+    )
+    public_endpoint: str = Field(
+        "",
+        description="URL clients reach the object store at (https://s3.example.org): presigned "
+        "download URLs name it and are signed for its host. Give it an origin of its own, never the "
+        "gateway's: the object store cannot send the headers that keep a file from running as a page.",
+    )
+    redirect_ttl: int = Field(
+        300, ge=10, le=3600, description="Seconds a presigned download URL stays valid."
+    )
+
+    @model_validator(mode="after")
+    def _redirect_target(self) -> S3Settings:
+        if self.public_endpoint:
+            # The signature covers the host and the path the object store sees: a path prefix that a
+            # proxy strips would make every URL fail its check.
+            url = urlsplit(self.public_endpoint)
+            if url.scheme not in ("http", "https") or not url.hostname or url.path.strip("/") or url.query:
+                raise ValueError(
+                    "storage.s3.public_endpoint must be http(s)://host[:port], without a path or query"
+                )
+        if self.redirect_downloads and not self.public_endpoint:
+            raise ValueError("storage.s3.redirect_downloads needs storage.s3.public_endpoint")
+        return self
 
 
 class StorageSettings(_Section):

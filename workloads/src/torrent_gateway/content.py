@@ -130,6 +130,18 @@ class ContentReader:
         finally:
             del self._loading[digest]
 
+    def object_url(self, manifest: Manifest, *, expires: int, response_headers: dict[str, str]) -> str | None:
+        """A URL of the store's that answers with exactly the file's bytes, when the file is one
+        whole object there (a blob, or a large file in the one-object layout) and the store gives
+        such URLs; None otherwise (files in chunk objects, chunk views, the filesystem)."""
+        if manifest.kind == "blob" and manifest.data_key is None:
+            key = blob_key(manifest.sha256)
+        elif manifest.kind == "chunked" and manifest.data_key is not None:
+            key = manifest.data_key
+        else:  # chunk objects, or a chunk's view into its file's object: no one object is the file
+            return None
+        return self.store.presigned_get(key, expires=expires, response_headers=response_headers)
+
     async def iter_range(
         self, manifest: Manifest, start: int, end: int, block: int = READ_BLOCK
     ) -> AsyncIterator[bytes | memoryview]:

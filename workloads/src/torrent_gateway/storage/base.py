@@ -263,6 +263,12 @@ class ObjectStore(abc.ABC):
         """A file path holding the object's bytes when the backend is local (for zero-copy sends)."""
         return None
 
+    def presigned_get(self, key: str, *, expires: int, response_headers: dict[str, str]) -> str | None:
+        """A URL at which clients may GET the object for ``expires`` seconds, the backend answering
+        with ``response_headers`` (Content-Type, Content-Disposition); None when the backend has no
+        such URL to give."""
+        return None
+
     async def ping(self) -> None:
         """Raise StoreUnavailable when the backend cannot serve requests now, StoreError when it never will
         as configured (e.g. it refuses the credentials)."""

@@ -45,7 +45,7 @@ from minio.commonconfig import REPLACE, CopySource
 from minio.credentials import Credentials
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import check_bucket_name
-from minio.signer import sign_v4_s3
+from minio.signer import presign_v4, sign_v4_s3
 from minio.time import to_amz_date, utcnow
 
 from .base import ObjectInfo, ObjectNotFound, ObjectStore, ObjectUpload, StoreError, StoreUnavailable, settle
@@ -134,6 +134,7 @@ class S3Store(ObjectStore):
         pool_size: int = 32,
         part_size: int = 0,
         parallel_uploads: int = 3,
+        public_endpoint: str = "",
     ) -> None:
         host, secure = _split_endpoint(endpoint, secure)
         if not host:
@@ -148,6 +149,7 @@ class S3Store(ObjectStore):
         self._region = region or "us-east-1"
         self._credentials = Credentials(access_key, secret_key) if access_key and secret_key else None
         self._part_size = part_size
+        self._public_url = urlsplit(public_endpoint.rstrip("/")) if public_endpoint else None
         self._parallel_uploads = parallel_uploads
         # One retry for a refused connect or a dropped keep-alive connection, one for a 5xx; nothing
         # long: callers turn StoreUnavailable into 503 and clients retry.
@@ -215,6 +217,7 @@ class S3Store(ObjectStore):
             secure=settings.secure,
             region=settings.region,
             cache_dir=settings.cache_dir or None,
+            public_endpoint=settings.public_endpoint,
         )
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -478,6 +481,31 @@ class S3Store(ObjectStore):
                 _release(response)
             else:
                 await asyncio.to_thread(_discard, response)
+
+    def presigned_get(self, key: str, *, expires: int, response_headers: dict[str, str]) -> str | None:
+        """A presigned GET at ``public_endpoint`` (None without one, or without credentials to sign).
+
+        S3 answers it with the stored bytes, honouring Range, and with each of ``response_headers``
+        (Content-Type, Content-Disposition, Cache-Control: its ``response-*`` overrides, which only
+        signed requests may use) in place of what the object was stored with.
+        """
+        _check_key(key)
+        if self._public_url is None or self._credentials is None:
+            return None
+        query = "&".join(
+            f"response-{name.lower()}={quote(value, safe='')}"
+            for name, value in sorted(response_headers.items())
+        )
+        url = self._public_url._replace(path=f"/{self.bucket}/{quote(key, safe='/')}", query=query)
+        signed = presign_v4(
+            method="GET",
+            url=url,
+            region=self._region,
+            credentials=self._credentials,
+            date=utcnow(),
+            expires=expires,
+        )
+        return urlunsplit(signed)
 
     def _open_range(self, key: str, start: int, end: int) -> urllib3.BaseHTTPResponse | None:
         """A GET of bytes ``start``..``end`` whose body is left to read; None when the object ends

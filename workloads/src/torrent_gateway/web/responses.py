@@ -149,12 +149,16 @@ class FileResponse(Response):
             log.exception("reading %s failed mid-response", manifest.sha256)
             raise
         else:
-            stats_key = f"stats:downloads:{manifest.sha256}"
             if self.ranges is None or any(r.start == 0 for r in self.ranges):
-                try:
-                    await self.services.state.incr(stats_key)
-                except Exception:  # a counter must never fail a download
-                    log.debug("download counter unavailable")
+                await count_download(self.services, manifest)
+
+
+async def count_download(services: Services, manifest: Manifest) -> None:
+    """One more download of the file (its statistics), counted when a body from its start is served."""
+    try:
+        await services.state.incr(f"stats:downloads:{manifest.sha256}")
+    except Exception:  # a counter must never fail a download
+        log.debug("download counter unavailable")
 
 
 def _etag_matches(header: str, sha256: str) -> bool:
