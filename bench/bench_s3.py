@@ -4,8 +4,11 @@
   the client sends with sendfile(2)), which hashes it (file SHA-256, SHA-1 per piece, SHA-256 per
   chunk) and writes it to MinIO as one object in 8 MiB parts, vs a direct multipart PUT of the same
   file to the same MinIO with the SDK the store uses (minio-py ``fput_object``, its default part
-  size, 3 parallel parts). Target >= 0.6x. The CPU seconds per GiB of MinIO and of the SDK client or
-  the gateway are printed beside it: both sides are bound by CPU here.
+  size, 3 parallel parts). In turns (direct, gateway, direct, ...; three each by default), best of
+  each, the median ratio of the pairs beside it; each of the gateway's rounds uploads a file whose
+  first bytes are new, so none is found stored already. Target >= 0.6x. The CPU seconds per GiB of
+  MinIO and of the SDK client or the gateway are printed beside it: both sides are bound by CPU
+  here (the gateway's three hashes alone take 2.6 CPU-s per GiB on a core hashing 1.2 GB/s).
 * download: the whole file from the gateway (one ranged GET of the file's object, streamed in
   blocks) vs a plain S3 GET of the object the anchor uploaded, straight from MinIO with a presigned
   URL; both by curl, in turns (direct, gateway, direct, ...; five each by default), best of each.
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -102,6 +106,17 @@ def start_gateway(
     return process, port
 
 
+def renew_head(path: Path) -> str:
+    """Give the file new first bytes (a new file to the gateway, the same work); its new SHA-256."""
+    with path.open("r+b") as handle:
+        handle.write(os.urandom(64))
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(16 * 1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (its own threads, not its children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -167,6 +182,7 @@ def main() -> int:
         "which the peak RSS includes once a download has filled it",
     )
     parser.add_argument("--rounds", type=int, default=5, help="download rounds of each, taken in turn")
+    parser.add_argument("--upload-rounds", type=int, default=3, help="upload rounds of each, taken in turn")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
     size = args.size_mib * 1024 * 1024
@@ -180,29 +196,47 @@ def main() -> int:
             client = minio.client()
             client.make_bucket(BUCKET_ANCHOR)
 
-            # Anchor first: MinIO alone, direct multipart PUT, then a plain GET of that object.
             minio_pid = minio.process.pid  # type: ignore[union-attr]
-            cpu_before = cpu_seconds(minio_pid), cpu_seconds(os.getpid())
-            started = time.perf_counter()
-            client.fput_object(BUCKET_ANCHOR, "file.bin", str(source), num_parallel_uploads=3)
-            direct_put = size / (time.perf_counter() - started)
-            direct_put_cpu = {
-                "minio": (cpu_seconds(minio_pid) - cpu_before[0]) * 1024**3 / size,
-                "client": (cpu_seconds(os.getpid()) - cpu_before[1]) * 1024**3 / size,
-            }
-            url = client.presigned_get_object(BUCKET_ANCHOR, "file.bin", expires=datetime.timedelta(hours=1))
-
             gateway, port = start_gateway(minio, workdir, args.chunk_cache_mib * 1024 * 1024)
             try:
-                cpu_before = cpu_seconds(minio_pid), cpu_seconds(gateway.pid)
+                # The uploads take turns too (direct, gateway, direct, ...), best of each: on a shared
+                # machine, and with the disk's write-back behind each, whichever ran second paid more.
+                direct_uploads: list[tuple[float, dict[str, float]]] = []
+                our_uploads: list[tuple[float, dict[str, float]]] = []
                 with sampling(gateway.pid) as upload_rss:
-                    seconds, record = sendfile_upload(port, "/api/upload?name=file.bin", source)
-                ours_put_cpu = {
-                    "minio": (cpu_seconds(minio_pid) - cpu_before[0]) * 1024**3 / size,
-                    "gateway": (cpu_seconds(gateway.pid) - cpu_before[1]) * 1024**3 / size,
-                }
-                assert record["sha256"] == sha, record
-                ours_put = size / seconds
+                    for turn in range(args.upload_rounds):
+                        cpu_before = cpu_seconds(minio_pid), cpu_seconds(os.getpid())
+                        started = time.perf_counter()
+                        client.fput_object(BUCKET_ANCHOR, "file.bin", str(source), num_parallel_uploads=3)
+                        direct_uploads.append(
+                            (
+                                size / (time.perf_counter() - started),
+                                {
+                                    "minio": (cpu_seconds(minio_pid) - cpu_before[0]) * 1024**3 / size,
+                                    "client": (cpu_seconds(os.getpid()) - cpu_before[1]) * 1024**3 / size,
+                                },
+                            )
+                        )
+                        if turn:  # new bytes for each of our rounds: the same ones would be found stored
+                            sha = renew_head(source)
+                        cpu_before = cpu_seconds(minio_pid), cpu_seconds(gateway.pid)
+                        seconds, record = sendfile_upload(port, "/api/upload?name=file.bin", source)
+                        assert record["sha256"] == sha, record
+                        our_uploads.append(
+                            (
+                                size / seconds,
+                                {
+                                    "minio": (cpu_seconds(minio_pid) - cpu_before[0]) * 1024**3 / size,
+                                    "gateway": (cpu_seconds(gateway.pid) - cpu_before[1]) * 1024**3 / size,
+                                },
+                            )
+                        )
+                direct_put, direct_put_cpu = max(direct_uploads, key=lambda r: r[0])
+                ours_put, ours_put_cpu = max(our_uploads, key=lambda r: r[0])
+                upload_pairs = [o[0] / d[0] for o, d in zip(our_uploads, direct_uploads, strict=True)]
+                url = client.presigned_get_object(
+                    BUCKET_ANCHOR, "file.bin", expires=datetime.timedelta(hours=1)
+                )
                 # A second gateway on the same bucket answers downloads with a presigned redirect.
                 redirecting, redirect_port = start_gateway(
                     minio, workdir, args.chunk_cache_mib * 1024 * 1024, redirect=True
@@ -244,6 +278,9 @@ def main() -> int:
             "upload_gateway_gbps": ours_put / 1e9,
             "upload_direct_multipart_gbps": direct_put / 1e9,
             "upload_ratio": ours_put / direct_put,
+            "upload_ratio_median_of_pairs": statistics.median(upload_pairs),
+            "upload_gateway_rounds_gbps": [r[0] / 1e9 for r in our_uploads],
+            "upload_direct_rounds_gbps": [r[0] / 1e9 for r in direct_uploads],
             "download_gateway_gbps": ours_get / 1e9,
             "download_direct_get_gbps": direct_get / 1e9,
             "download_ratio": ours_get / direct_get,
@@ -273,10 +310,13 @@ def main() -> int:
         )
         print(
             f"upload   {args.size_mib} MiB: gateway (S3 mode) {ours_put / 1e9:5.2f} GB/s vs direct multipart PUT "
-            f"{direct_put / 1e9:5.2f} GB/s = {figures['upload_ratio']:.2f}x (target >= 0.6x)"
+            f"{direct_put / 1e9:5.2f} GB/s = {figures['upload_ratio']:.2f}x, best of {args.upload_rounds} each (target "
+            f">= 0.6x); rounds in turn {' '.join(f'{r[0] / 1e9:.2f}' for r in our_uploads)} vs "
+            f"{' '.join(f'{r[0] / 1e9:.2f}' for r in direct_uploads)}, median ratio of the pairs "
+            f"{figures['upload_ratio_median_of_pairs']:.2f}x"
         )
         print(
-            f"upload CPU per GiB: direct PUT: MinIO {direct_put_cpu['minio']:.2f} s + SDK client "
+            f"upload CPU per GiB (best rounds): direct PUT: MinIO {direct_put_cpu['minio']:.2f} s + SDK client "
             f"{direct_put_cpu['client']:.2f} s; through the gateway: MinIO {ours_put_cpu['minio']:.2f} s + gateway "
             f"{ours_put_cpu['gateway']:.2f} s"
         )

@@ -152,6 +152,9 @@ def settings_input(spec: TorrentGatewaySpec, name: str, namespace: str) -> dict[
             "secure": minio.external.secure,
             "region": minio.external.region,
         }
+        if minio.external.public_endpoint:
+            s3["public_endpoint"] = minio.external.public_endpoint
+            s3["redirect_downloads"] = True
     else:
         assert minio.managed is not None
         s3 = {

@@ -375,6 +375,16 @@ class MinioExternal(_Model):
     credentials_secret: MinioCredentialsSecret = Field(
         description="Secret holding the access key and the secret key."
     )
+    public_endpoint: str | None = Field(
+        None,
+        max_length=253,
+        pattern=r"^https?://[^\s/?#]+/?$",
+        description=(
+            "URL clients reach this object store at (https://s3.example.org), an origin of its own. "
+            "Given, a download of a file kept as one object is a redirect to a presigned GET there, "
+            "so its bytes go from the object store to the client, not through the gateway."
+        ),
+    )
 
 
 class MinioManaged(_Model):

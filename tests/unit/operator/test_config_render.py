@@ -127,3 +127,20 @@ def test_rendering_is_deterministic() -> None:
     first = render(parse_spec(SPECS["full"]), "demo", "media")
     second = render(parse_spec(SPECS["full"]), "demo", "media")
     assert first.config_yaml == second.config_yaml and first.checksum == second.checksum
+
+
+def test_a_public_endpoint_turns_on_redirected_downloads() -> None:
+    settings = render(parse_spec(SPECS["external-storage"]), "demo", "media").settings
+    assert settings.storage.s3.public_endpoint == "https://s3.example.org"
+    assert settings.storage.s3.redirect_downloads is True
+    assert render(parse_spec(SPECS["full"]), "demo", "media").settings.storage.s3.redirect_downloads is False
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["s3.example.org", "https://example.org/s3", "https://s3.example.org?x=1"]
+)
+def test_a_public_endpoint_the_signature_cannot_cover_is_refused(endpoint: str) -> None:
+    spec = yaml.safe_load(yaml.safe_dump(SPECS["external-storage"]))
+    spec["storage"]["minio"]["external"]["publicEndpoint"] = endpoint
+    with pytest.raises(SpecError, match="publicEndpoint"):
+        parse_spec(spec)
