@@ -378,7 +378,7 @@ class MinioExternal(_Model):
     public_endpoint: str | None = Field(
         None,
         max_length=253,
-        pattern=r"^https?://[^\s/?#]+/?$",
+        pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/?$",
         description=(
             "URL clients reach this object store at (https://s3.example.org), an origin of its own. "
             "Given, a download of a file kept as one object is a redirect to a presigned GET there, "

@@ -192,6 +192,9 @@ def test_downloads_are_counted_when_redirected(gateway: RunningGateway) -> None:
         ({"redirect_downloads": True}, "needs storage.s3.public_endpoint"),
         ({"public_endpoint": "minio.example.org:9000"}, "must be http(s)://host[:port]"),
         ({"public_endpoint": "https://example.org/s3"}, "without a path or query"),
+        # The origin goes into the web UI's CSP: nothing may smuggle a directive in.
+        ({"public_endpoint": "https://s3.example.org; script-src *"}, "without a path or query"),
+        ({"public_endpoint": "https://s3.example.org 'unsafe-inline'"}, "without a path or query"),
         ({"public_endpoint": "https://example.org", "redirect_ttl": 5}, "redirect_ttl"),
     ],
 )

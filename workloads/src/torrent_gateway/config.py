@@ -14,9 +14,9 @@ import difflib
 import ipaddress
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -118,6 +118,9 @@ class GatewaySettings(_Section):
         return value
 
 
+PUBLIC_ENDPOINT = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/?")
+
+
 class S3Settings(_Section):
     endpoint: str = Field("", description="host:port of the S3/MinIO endpoint.")
     bucket: str = Field("torrent-gateway", description="Bucket holding blobs, manifests, torrents, HLS.")
@@ -146,14 +149,13 @@ class S3Settings(_Section):
 
     @model_validator(mode="after")
     def _redirect_target(self) -> S3Settings:
-        if self.public_endpoint:
-            # The signature covers the host and the path the object store sees: a path prefix that a
-            # proxy strips would make every URL fail its check.
-            url = urlsplit(self.public_endpoint)
-            if url.scheme not in ("http", "https") or not url.hostname or url.path.strip("/") or url.query:
-                raise ValueError(
-                    "storage.s3.public_endpoint must be http(s)://host[:port], without a path or query"
-                )
+        # The signature covers the host and the path the object store sees: a path prefix that a
+        # proxy strips would make every URL fail its check. The origin also goes into the web UI's
+        # CSP, so nothing but a scheme, a host and a port is let through.
+        if self.public_endpoint and not PUBLIC_ENDPOINT.fullmatch(self.public_endpoint):
+            raise ValueError(
+                "storage.s3.public_endpoint must be http(s)://host[:port], without a path or query"
+            )
         if self.redirect_downloads and not self.public_endpoint:
             raise ValueError("storage.s3.redirect_downloads needs storage.s3.public_endpoint")
         return self

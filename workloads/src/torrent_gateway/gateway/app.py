@@ -66,7 +66,10 @@ def create_app(
     # Before the components' routes, so that no catch-all (Blossom's /<sha256>) shadows them.
     install_api_docs(app)
     if settings.gateway.web_ui:
-        install_web_ui(app)
+        s3 = settings.storage.s3
+        redirected = settings.storage.backend == "s3" and s3.redirect_downloads
+        # The page's player and previews load /api/download, which then answers from the object store.
+        install_web_ui(app, file_origins=(s3.public_endpoint.rstrip("/"),) if redirected else ())
     app.include_router(upload.create_upload_router())
     app.include_router(files.create_files_router())
     app.include_router(download.create_download_router())

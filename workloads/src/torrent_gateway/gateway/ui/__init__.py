@@ -99,11 +99,22 @@ def install_api_docs(app: FastAPI) -> None:
         return HTMLResponse(docs_html, headers=security_headers(DOCS_CSP))
 
 
-def install_web_ui(app: FastAPI) -> None:
+def ui_csp(file_origins: tuple[str, ...] = ()) -> str:
+    """The UI's CSP; ``file_origins`` may also serve the images, audio and video it shows (where a
+    download is redirected to: the object store's public endpoint). Never scripts or connections."""
+    if not file_origins:
+        return UI_CSP
+    extra = " ".join(file_origins)
+    return UI_CSP.replace("img-src 'self'", f"img-src 'self' {extra}").replace(
+        "media-src 'self'", f"media-src 'self' {extra}"
+    )
+
+
+def install_web_ui(app: FastAPI, *, file_origins: tuple[str, ...] = ()) -> None:
     """The single-page UI at ``/``, its files under ``/static``, the favicon and the HTML 404 page."""
     index_html = _page("index.html")
     not_found_html = _page("not-found.html")
-    page_headers = {**security_headers(), "Cache-Control": "no-cache"}
+    page_headers = {**security_headers(ui_csp(file_origins)), "Cache-Control": "no-cache"}
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
