@@ -30,6 +30,18 @@ RUN /opt/venv/bin/pip install --no-deps . \
 
 # --- runtime: Python, ffmpeg for HLS, the virtualenv, a non-root user --------------------------
 FROM ${BASE_IMAGE}
+# Debian's ffmpeg links libGL (for outputs to a screen), and libGL's Mesa driver package pulls in
+# LLVM and Z3: 162 MB, a seventh of the image, that transcoding never loads (the drivers are only
+# opened to draw). An empty local package that provides libgl1-mesa-dri satisfies that dependency,
+# so apt installs neither and its own records stay consistent (no forced removal).
+RUN mkdir -p /tmp/no-gl-drivers/DEBIAN \
+ && printf '%s\n' 'Package: tgw-no-gl-drivers' 'Version: 1' 'Architecture: all' \
+      'Maintainer: Torrent Gateway' 'Provides: libgl1-mesa-dri' \
+      'Description: stands in for the Mesa GL drivers, which a headless transcoder never opens' \
+      > /tmp/no-gl-drivers/DEBIAN/control \
+ && dpkg-deb --build /tmp/no-gl-drivers /tmp/no-gl-drivers.deb >/dev/null \
+ && dpkg --install /tmp/no-gl-drivers.deb \
+ && rm -rf /tmp/no-gl-drivers /tmp/no-gl-drivers.deb
 RUN apt-get update \
  && apt-get install --yes --no-install-recommends python3 ca-certificates ffmpeg \
  && rm -rf /var/lib/apt/lists/* \

@@ -177,6 +177,25 @@ def test_image_runs_as_the_unprivileged_user_the_pods_expect(image: BuiltImage) 
     assert image.size_bytes < 1_500_000_000, f"image is {image.size_bytes / 1e6:.0f} MB"
 
 
+def test_ffmpeg_in_the_image_transcodes_to_hls_without_gl_drivers(image: BuiltImage) -> None:
+    """The transcoder's codecs (libx264, AAC, the HLS muxer) and ffprobe work in the image, which
+    leaves out Mesa's GL drivers with LLVM (see the Dockerfile)."""
+    script = (
+        "set -e; mkdir -p /tmp/hls; "
+        "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=duration=2:size=320x240:rate=25 "
+        "-f lavfi -i sine=duration=2 -c:v libx264 -preset veryfast -c:a aac "
+        "-f hls -hls_time 1 -hls_segment_filename '/tmp/hls/s%d.ts' /tmp/hls/index.m3u8; "
+        "ffprobe -v error -show_entries format=duration -of csv=p=0 /tmp/hls/index.m3u8; "
+        "if dpkg -s libllvm15 libgl1-mesa-dri >/dev/null 2>&1; then echo 'GL drivers installed'; fi"
+    )
+    result = podman(
+        "run", "--rm", "--pull=never", *RUNTIME_FLAGS, "--entrypoint", "sh", image.name, "-c", script, check=False
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.split()[0]) > 1.5, result.stdout
+    assert "GL drivers installed" not in result.stdout
+
+
 def test_version_inside_the_image(image: BuiltImage) -> None:
     result = podman("run", "--rm", "--pull=never", *RUNTIME_FLAGS, image.name, "--version", check=False)
     assert result.returncode == 0, result.stderr[-2000:]
